@@ -1,0 +1,77 @@
+import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
+import type { Config } from "../config.ts";
+
+export type Identity = { userId: string; expiresAt: number };
+
+export class TokenError extends Error {}
+
+const ASYMMETRIC = ["RS256", "ES256", "EdDSA"];
+
+/**
+ * Remote key sets, one per URL for the isolate's life: jose caches the keys inside and refetches
+ * on an unknown `kid` (key rotation) with a cooldown, so a burst of new tokens costs one fetch.
+ */
+const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+function keySetFor(url: string) {
+  let set = keySets.get(url);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
+    keySets.set(url, set);
+  }
+  return set;
+}
+
+/**
+ * Verify a bearer token and name its user. Algorithms are pinned per key type: HS256 only with
+ * JWT_SECRET, asymmetric algorithms only with the JWKS, so `alg: none` and algorithm confusion
+ * (an HMAC signed with a public key) have no key to verify against.
+ */
+export async function verifyToken(token: string, config: Config): Promise<Identity> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw new TokenError("The token is not a JWT.");
+  }
+  const options = {
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    clockTolerance: 30,
+    requiredClaims: ["exp"],
+  };
+  let payload: JWTPayload;
+  try {
+    if (alg === "HS256" && config.JWT_SECRET) {
+      ({ payload } = await jwtVerify(token, new TextEncoder().encode(config.JWT_SECRET), {
+        ...options,
+        algorithms: ["HS256"],
+      }));
+    } else if (alg && ASYMMETRIC.includes(alg) && config.JWKS_URL) {
+      ({ payload } = await jwtVerify(token, keySetFor(config.JWKS_URL), { ...options, algorithms: ASYMMETRIC }));
+    } else {
+      throw new TokenError(`Tokens signed with ${alg ?? "no algorithm"} are not accepted here.`);
+    }
+  } catch (e) {
+    throw e instanceof TokenError ? e : new TokenError(describeJoseError(e));
+  }
+  const claim = payload[config.JWT_USER_CLAIM];
+  const userId = typeof claim === "number" ? String(claim) : claim;
+  if (typeof userId !== "string" || userId.length === 0 || userId.length > 128) {
+    throw new TokenError(`The token has no usable \`${config.JWT_USER_CLAIM}\` claim (1-128 characters).`);
+  }
+  return { userId, expiresAt: (payload.exp ?? 0) * 1000 };
+}
+
+function describeJoseError(e: unknown): string {
+  if (e instanceof errors.JWTExpired) return "The token has expired; sign in again.";
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.claim === "nbf") return "The token is not valid yet.";
+    if (e.claim === "exp") return "The token has no `exp` claim; tokens must expire.";
+    return `The token's \`${e.claim}\` claim is not accepted.`;
+  }
+  if (e instanceof errors.JWSSignatureVerificationFailed) return "The token's signature does not verify.";
+  if (e instanceof errors.JOSEAlgNotAllowed) return "The token's algorithm is not accepted here.";
+  if (e instanceof errors.JWKSNoMatchingKey) return "No key in the key set matches the token.";
+  return "The token could not be verified.";
+}

@@ -1,0 +1,118 @@
+import type { Step } from "../matching/step.ts";
+import type { Match, MatchRequest } from "../matching/types.ts";
+
+/**
+ * The bucket actor's SQLite tables. Rows are the core's records as JSON plus the columns we
+ * query by; every Step's writes land here in one transaction, together with the outbox rows
+ * that carry the same facts to Postgres. Ended rows stay for an hour so `GET /request/{id}` and
+ * the queue figures can answer about them, then the alarm prunes them.
+ */
+export const ENDED_ROW_RETENTION_MS = 3_600_000;
+
+export class BucketStorage {
+  readonly #sql: SqlStorage;
+  readonly #storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.#storage = storage;
+    this.#sql = storage.sql;
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,
+        ended_at INTEGER, body TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS requests_live ON requests (status) WHERE ended_at IS NULL;
+      CREATE INDEX IF NOT EXISTS requests_user ON requests (user_id);
+      CREATE INDEX IF NOT EXISTS requests_ended ON requests (ended_at) WHERE ended_at IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS matches (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at INTEGER NOT NULL,
+        ended_at INTEGER, body TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS matches_live ON matches (status) WHERE ended_at IS NULL;
+      CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+    `);
+  }
+
+  /** Live rows, for rebuilding the in-memory state after a restart or eviction. */
+  loadLive(): { requests: MatchRequest[]; matches: Match[] } {
+    const requests = this.#sql
+      .exec<{ body: string }>("SELECT body FROM requests WHERE ended_at IS NULL")
+      .toArray()
+      .map((row) => JSON.parse(row.body) as MatchRequest);
+    const matches = this.#sql
+      .exec<{ body: string }>("SELECT body FROM matches WHERE ended_at IS NULL")
+      .toArray()
+      .map((row) => JSON.parse(row.body) as Match);
+    return { requests, matches };
+  }
+
+  /** Persist one Step's rows and their outbox entries atomically. */
+  write(step: Step, recordOutbox: boolean): void {
+    if (!step.wroteAnything) return;
+    this.#storage.transactionSync(() => {
+      // Matches first: a consumer replaying the outbox in order sees a match before the
+      // request rows that point at it.
+      for (const m of step.matches.values()) {
+        const body = JSON.stringify(m);
+        this.#sql.exec(
+          `INSERT INTO matches (id, status, created_at, ended_at, body) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, body = excluded.body`,
+          m.id,
+          m.status,
+          m.createdAt,
+          m.endedAt,
+          body,
+        );
+        if (recordOutbox) this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('match', ?)", body);
+      }
+      for (const r of step.requests.values()) {
+        const body = JSON.stringify(r);
+        this.#sql.exec(
+          `INSERT INTO requests (id, user_id, status, ended_at, body) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, body = excluded.body`,
+          r.id,
+          r.userId,
+          r.status,
+          r.endedAt,
+          body,
+        );
+        if (recordOutbox) this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('request', ?)", body);
+      }
+    });
+  }
+
+  findRequest(id: string): MatchRequest | undefined {
+    const row = this.#sql.exec<{ body: string }>("SELECT body FROM requests WHERE id = ?", id).toArray()[0];
+    return row ? (JSON.parse(row.body) as MatchRequest) : undefined;
+  }
+
+  findMatch(id: string): Match | undefined {
+    const row = this.#sql.exec<{ body: string }>("SELECT body FROM matches WHERE id = ?", id).toArray()[0];
+    return row ? (JSON.parse(row.body) as Match) : undefined;
+  }
+
+  /** The user's most recent request here, live or ended (for `GET /me/request` and status polls). */
+  latestRequestOf(userId: string): MatchRequest | undefined {
+    const row = this.#sql
+      .exec<{ body: string }>(
+        "SELECT body FROM requests WHERE user_id = ? ORDER BY json_extract(body, '$.createdAt') DESC LIMIT 1",
+        userId,
+      )
+      .toArray()[0];
+    return row ? (JSON.parse(row.body) as MatchRequest) : undefined;
+  }
+
+  matchedSince(since: number): number {
+    return (
+      this.#sql
+        .exec<{ n: number }>("SELECT count(*) AS n FROM matches WHERE created_at >= ?", since)
+        .toArray()[0]?.n ?? 0
+    );
+  }
+
+  pruneEnded(now: number): void {
+    const before = now - ENDED_ROW_RETENTION_MS;
+    this.#sql.exec("DELETE FROM requests WHERE ended_at IS NOT NULL AND ended_at < ?", before);
+    this.#sql.exec("DELETE FROM matches WHERE ended_at IS NOT NULL AND ended_at < ?", before);
+  }
+}

@@ -1,0 +1,51 @@
+import { neonConfig, Pool } from "@neondatabase/serverless";
+import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import * as schema from "./schema.ts";
+
+export type Database = NeonDatabase<typeof schema>;
+
+/** True for hosts that can only be local development servers, never Neon. */
+export function isLocalHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || h.startsWith("127.") || h.endsWith(".localhost");
+}
+
+/**
+ * Point the Neon driver at the right transport for this URL. Neon hosts get the driver's
+ * defaults (secure WebSockets to Neon's own proxy). A local Postgres or PGlite has no WebSocket
+ * endpoint, so we go through our WebSocket-to-TCP bridge (`wsProxy`), unencrypted, and without
+ * pipelined connect, which needs Neon's proxy to understand cleartext passwords up front.
+ */
+export function configureNeonTransport(databaseUrl: string, wsProxy: string | undefined): void {
+  const { hostname } = new URL(databaseUrl);
+  if (isLocalHost(hostname)) {
+    if (!wsProxy) throw new Error("NEON_WS_PROXY must name the local bridge (host:port) to reach a local database");
+    neonConfig.wsProxy = (host, port) => `${wsProxy}/v1?address=${host}:${port}`;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineConnect = false;
+  } else {
+    neonConfig.wsProxy = (host) => `${host}/v2`;
+    neonConfig.useSecureWebSocket = true;
+    neonConfig.pipelineConnect = "password";
+  }
+}
+
+/**
+ * Open a pool for one unit of work and always close it. Neon's guidance for Workers: a Pool
+ * must not outlive the request (or alarm) that created it, so it is never kept at module scope.
+ */
+export async function withDatabase<T>(
+  databaseUrl: string,
+  wsProxy: string | undefined,
+  work: (db: Database) => Promise<T>,
+): Promise<T> {
+  configureNeonTransport(databaseUrl, wsProxy);
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 5_000 });
+  // An idle client erroring (the server went away) must not become an unhandled rejection.
+  pool.on("error", () => {});
+  try {
+    return await work(drizzle({ client: pool, schema }));
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}

@@ -1,0 +1,55 @@
+import { index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+
+/**
+ * The durable record of every match and every request's outcome. Rows arrive from the bucket
+ * actors' outboxes as idempotent upserts keyed by these ids, so a retried delivery never adds a
+ * row; live state is the actors', never read back from here on the matching path.
+ */
+
+export const matchRequests = pgTable(
+  "match_requests",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    bucket: text("bucket").notNull(),
+    difficulty: text("difficulty").notNull(),
+    topic: text("topic").notNull(),
+    /** PENDING | MATCHED | CONFIRMED | CANCELLED | TIMED_OUT */
+    status: text("status").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    endedAt: timestamp("ended_at", { withTimezone: true, mode: "date" }),
+    /** Why it ended, e.g. `confirmed`, `left`, `queue_timeout`, `confirm_timeout`. */
+    outcome: text("outcome"),
+    matchId: text("match_id"),
+  },
+  (t) => [index("match_requests_user_created_idx").on(t.userId, t.createdAt)],
+);
+
+export const matches = pgTable(
+  "matches",
+  {
+    id: text("id").primaryKey(),
+    bucket: text("bucket").notNull(),
+    difficulty: text("difficulty").notNull(),
+    topic: text("topic").notNull(),
+    userA: text("user_a").notNull(),
+    userB: text("user_b").notNull(),
+    requestA: text("request_a").notNull(),
+    requestB: text("request_b").notNull(),
+    /** proposed | confirmed | cancelled */
+    status: text("status").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    confirmedAt: timestamp("confirmed_at", { withTimezone: true, mode: "date" }),
+    cancelledAt: timestamp("cancelled_at", { withTimezone: true, mode: "date" }),
+    reason: text("reason"),
+    questionId: text("question_id"),
+    collaborationSessionId: text("collaboration_session_id"),
+  },
+  (t) => [
+    // History by user, newest first: one index per side, scanned with a union.
+    index("matches_user_a_created_idx").on(t.userA, t.createdAt),
+    index("matches_user_b_created_idx").on(t.userB, t.createdAt),
+    // Popular topics over a recent time window.
+    index("matches_created_topic_idx").on(t.createdAt, t.topic),
+  ],
+);

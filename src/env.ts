@@ -1,0 +1,23 @@
+import type { BucketActor } from "./bucket/BucketActor.ts";
+
+/** Bindings from wrangler.toml plus every setting, all strings as Workers deliver them. */
+export interface Env {
+  Bucket: DurableObjectNamespace<BucketActor>;
+  JWT_SECRET?: string;
+  JWKS_URL?: string;
+  JWT_ISSUER?: string;
+  JWT_AUDIENCE?: string;
+  JWT_USER_CLAIM?: string;
+  MATCH_TIMEOUT_SECONDS?: string;
+  CONFIRM_TIMEOUT_SECONDS?: string;
+  RECONNECT_GRACE_SECONDS?: string;
+  TOPICS?: string;
+  CORS_ORIGINS?: string;
+  DATABASE_URL?: string;
+  NEON_WS_PROXY?: string;
+  QUESTION_SERVICE_URL?: string;
+  COLLAB_SERVICE_URL?: string;
+  MAINTENANCE?: string;
+  DEV_TOKENS?: string;
+  VERSION?: string;
+}

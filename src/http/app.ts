@@ -1,0 +1,39 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { configFromEnv, describeProblems } from "../config.ts";
+import { ApiError, errorBody } from "./apiError.ts";
+import { bucketSocket } from "./bucketSocket.ts";
+import type { AppEnv } from "./context.ts";
+import { health } from "./health.ts";
+
+export const app = new Hono<AppEnv>();
+
+// Configuration is parsed once per isolate; a bad value answers 503 naming the key, never a 500.
+app.use(async (c, next) => {
+  const loaded = configFromEnv(c.env);
+  if (!loaded.ok) {
+    console.error(`Invalid configuration:\n${describeProblems(loaded.problems)}`);
+    throw new ApiError(503, "misconfigured", `The service is misconfigured: ${describeProblems(loaded.problems)}`);
+  }
+  c.set("config", loaded.config);
+  await next();
+});
+
+app.route("/api/v1/matching/health", health);
+app.route("/parties/bucket", bucketSocket);
+
+app.notFound(() => {
+  throw new ApiError(404, "not_found", "No such endpoint. The API lives under /api/v1/matching.");
+});
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) {
+    return c.json(errorBody(err.code, err.message, err.details), err.status, err.headers);
+  }
+  if (err instanceof HTTPException) {
+    return c.json(errorBody("http_error", err.message || "Request refused."), err.status);
+  }
+  // Never a stack trace on the wire; the log keeps it.
+  console.error("unhandled error", err);
+  return c.json(errorBody("internal", "Something went wrong on our side; please retry."), 500);
+});

@@ -1,0 +1,5 @@
+import { app } from "./http/app.ts";
+
+export { BucketActor } from "./bucket/BucketActor.ts";
+
+export default app;

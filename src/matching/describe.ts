@@ -1,0 +1,48 @@
+import type { ServerFrameOf } from "../protocol/frames.ts";
+import type { BucketState } from "./state.ts";
+import type { Match, MatchRequest } from "./types.ts";
+
+/** Frames that describe live state; shared by join, resume, requeue and `status`. */
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function queuedFrame(s: BucketState, r: MatchRequest): ServerFrameOf<"queued"> {
+  const index = s.queue[0] === r.id ? 0 : s.queue.indexOf(r.id);
+  return {
+    type: "queued",
+    requestId: r.id,
+    difficulty: s.bucket.difficulty,
+    topic: s.bucket.topic,
+    position: index + 1,
+    waiting: s.queue.length,
+    estimatedWaitMs: s.stats.percentile(50),
+    expiresAt: iso(r.expiresAt),
+  };
+}
+
+export function partnerOf(m: Match, userId: string): string {
+  return m.users[0] === userId ? m.users[1] : m.users[0];
+}
+
+export function matchFoundFrame(s: BucketState, m: Match, userId: string): ServerFrameOf<"match_found"> {
+  return {
+    type: "match_found",
+    matchId: m.id,
+    partnerId: partnerOf(m, userId),
+    difficulty: s.bucket.difficulty,
+    topic: s.bucket.topic,
+    confirmBy: iso(m.confirmBy),
+  };
+}
+
+export function matchReadyFrame(s: BucketState, m: Match, userId: string): ServerFrameOf<"match_ready"> {
+  return {
+    type: "match_ready",
+    matchId: m.id,
+    partnerId: partnerOf(m, userId),
+    difficulty: s.bucket.difficulty,
+    topic: s.bucket.topic,
+    questionId: m.questionId,
+    collaborationSessionId: m.collaborationSessionId,
+  };
+}

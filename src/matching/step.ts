@@ -1,0 +1,33 @@
+import type { ServerFrame } from "../protocol/frames.ts";
+import type { Effect, Match, MatchRequest } from "./types.ts";
+
+/**
+ * What one transition decided: the rows it wrote (last version of each, in write order), and
+ * the frames, closes and calls the adapter must perform. The actor persists `requests` and
+ * `matches` together with its outbox in one storage transaction before performing `effects`.
+ */
+export class Step {
+  readonly effects: Effect[] = [];
+  readonly requests = new Map<string, MatchRequest>();
+  readonly matches = new Map<string, Match>();
+
+  send(userId: string, frame: ServerFrame): void {
+    this.effects.push({ kind: "send", userId, frame });
+  }
+
+  close(userId: string, code: number, reason: string): void {
+    this.effects.push({ kind: "close", userId, code, reason });
+  }
+
+  wroteRequest(r: MatchRequest): void {
+    this.requests.set(r.id, { ...r });
+  }
+
+  wroteMatch(m: Match): void {
+    this.matches.set(m.id, { ...m, users: [...m.users], requests: [...m.requests], confirmed: [...m.confirmed] });
+  }
+
+  get wroteAnything(): boolean {
+    return this.requests.size > 0 || this.matches.size > 0;
+  }
+}

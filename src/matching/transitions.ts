@@ -1,0 +1,341 @@
+import { CloseCode, type MatchCancelReason } from "../protocol/frames.ts";
+import { matchFoundFrame, matchReadyFrame, partnerOf, queuedFrame } from "./describe.ts";
+import { pairOldest } from "./pairOldest.ts";
+import { type BucketState, dequeue, enqueue } from "./state.ts";
+import { Step } from "./step.ts";
+import type { Clock, Match, MatchRequest, RequestOutcome, RequestStatus } from "./types.ts";
+
+/**
+ * The request/match state machine of one bucket. Each transition is deterministic and does no
+ * I/O: it updates the live state it is given and returns a Step (rows written, frames, closes,
+ * calls) plus a result the adapter maps to a WebSocket frame or an HTTP status.
+ *
+ *   PENDING --pair--> MATCHED --both confirm--> CONFIRMED
+ *      |                 |--decline/leave/timeout--> ended, partner back to PENDING at its rank
+ *      +--leave/timeout/grace--> CANCELLED | TIMED_OUT
+ */
+
+export type RefusalCode = "no_live_request" | "unknown_match" | "not_in_match";
+export type Refusal = { ok: false; code: RefusalCode; message: string };
+
+const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, code, message });
+
+export type Outcome<T> = { step: Step; result: T };
+
+/** Create the user's request in this bucket, or resume their live one (a reload, a new tab). */
+export function join(
+  s: BucketState,
+  clock: Clock,
+  userId: string,
+): Outcome<{ ok: true; request: MatchRequest; resumed: boolean }> {
+  const step = new Step();
+  const existing = liveRequestOf(s, userId);
+  if (existing) {
+    if (existing.graceUntil !== null) {
+      existing.graceUntil = null;
+      step.wroteRequest(existing);
+    }
+    describeTo(s, step, existing);
+    return { step, result: { ok: true, request: existing, resumed: true } };
+  }
+  const r: MatchRequest = {
+    id: clock.newId("req"),
+    userId,
+    rank: s.nextRank++,
+    status: "PENDING",
+    createdAt: clock.now,
+    expiresAt: clock.now + s.settings.queueTimeoutMs,
+    pausedRemainingMs: null,
+    matchId: null,
+    graceUntil: null,
+    endedAt: null,
+    outcome: null,
+  };
+  s.requests.set(r.id, r);
+  s.byUser.set(userId, r.id);
+  enqueue(s, r);
+  s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
+  step.wroteRequest(r);
+  step.send(userId, queuedFrame(s, r));
+  pairOldest(s, clock, step);
+  return { step, result: { ok: true, request: r, resumed: false } };
+}
+
+/** Answer `status`: the frame that describes where the user's request stands now. */
+export function status(s: BucketState, userId: string): Outcome<{ ok: true } | Refusal> {
+  const step = new Step();
+  const r = liveRequestOf(s, userId);
+  if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
+  describeTo(s, step, r);
+  return { step, result: { ok: true } };
+}
+
+/** The user withdraws: a waiting request is cancelled; during confirmation the partner is requeued. */
+export function leave(s: BucketState, clock: Clock, userId: string): Outcome<{ ok: true } | Refusal> {
+  const step = new Step();
+  const r = liveRequestOf(s, userId);
+  if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
+  const match = r.matchId ? s.matches.get(r.matchId) : undefined;
+  if (match) breakMatch(s, clock, step, match, [userId], "partner_left");
+  endRequest(s, clock, step, r, "CANCELLED", "left");
+  step.send(userId, { type: "cancelled", requestId: r.id });
+  step.close(userId, CloseCode.normal, "left");
+  return { step, result: { ok: true } };
+}
+
+export type ConfirmState = "waiting_for_partner" | "setting_up" | "ready";
+
+export function confirm(
+  s: BucketState,
+  clock: Clock,
+  userId: string,
+  matchId: string,
+): Outcome<{ ok: true; state: ConfirmState; match: Match } | Refusal> {
+  const step = new Step();
+  const found = matchOf(s, userId, matchId);
+  if (!found.ok) return { step, result: found };
+  const m = found.match;
+  if (m.settingUp) return { step, result: { ok: true, state: "setting_up", match: m } };
+  if (!m.confirmed.includes(userId)) {
+    m.confirmed.push(userId);
+    step.wroteMatch(m);
+    if (m.confirmed.length === 1) step.send(partnerOf(m, userId), { type: "partner_confirmed", matchId: m.id });
+  }
+  if (m.confirmed.length < 2) return { step, result: { ok: true, state: "waiting_for_partner", match: m } };
+  if (s.settings.orchestrate) {
+    m.settingUp = true;
+    step.wroteMatch(m);
+    step.effects.push({ kind: "setup", match: { ...m } });
+    return { step, result: { ok: true, state: "setting_up", match: m } };
+  }
+  finishMatch(s, clock, step, m, null, null);
+  return { step, result: { ok: true, state: "ready", match: m } };
+}
+
+export function decline(
+  s: BucketState,
+  clock: Clock,
+  userId: string,
+  matchId: string,
+): Outcome<{ ok: true } | Refusal> {
+  const step = new Step();
+  const found = matchOf(s, userId, matchId);
+  if (!found.ok) return { step, result: found };
+  const m = found.match;
+  breakMatch(s, clock, step, m, [userId], "partner_declined");
+  const r = s.requests.get(s.byUser.get(userId)!)!;
+  step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "declined" });
+  endRequest(s, clock, step, r, "CANCELLED", "declined");
+  step.close(userId, CloseCode.normal, "declined");
+  return { step, result: { ok: true } };
+}
+
+/** The user's last socket dropped: keep the request for the grace period, then cancel it. */
+export function disconnect(s: BucketState, clock: Clock, userId: string): Outcome<{ ok: true }> {
+  const step = new Step();
+  const r = liveRequestOf(s, userId);
+  if (r) {
+    r.graceUntil = clock.now + s.settings.reconnectGraceMs;
+    s.deadlines.push({ at: r.graceUntil, kind: "grace", id: r.id });
+    step.wroteRequest(r);
+  }
+  return { step, result: { ok: true } };
+}
+
+/** The question/collaboration services answered for a match both sides confirmed. */
+export function setupSucceeded(
+  s: BucketState,
+  clock: Clock,
+  matchId: string,
+  ids: { questionId: string | null; collaborationSessionId: string | null },
+): Outcome<{ ok: boolean }> {
+  const step = new Step();
+  const m = s.matches.get(matchId);
+  if (!m?.settingUp) return { step, result: { ok: false } };
+  finishMatch(s, clock, step, m, ids.questionId, ids.collaborationSessionId);
+  return { step, result: { ok: true } };
+}
+
+/** A configured service kept failing: both users go back to the head of the queue. */
+export function setupFailed(s: BucketState, clock: Clock, matchId: string): Outcome<{ ok: boolean }> {
+  const step = new Step();
+  const m = s.matches.get(matchId);
+  if (!m?.settingUp) return { step, result: { ok: false } };
+  breakMatch(s, clock, step, m, [], "setup_failed");
+  return { step, result: { ok: true } };
+}
+
+/**
+ * Apply every deadline that is due. Safe to call at any time and any number of times: entries
+ * are checked against current state, so a repeated or late alarm changes nothing extra. The
+ * actor also calls it before every command, so a late alarm never lets a stale action through.
+ */
+export function expireDue(s: BucketState, clock: Clock): Outcome<{ expired: number }> {
+  const step = new Step();
+  let expired = 0;
+  for (let d = s.deadlines.peek(); d && d.at <= clock.now; d = s.deadlines.peek()) {
+    s.deadlines.pop();
+    if (d.kind === "queue") {
+      const r = s.requests.get(d.id);
+      if (r?.status !== "PENDING" || r.expiresAt > clock.now) continue;
+      endRequest(s, clock, step, r, "TIMED_OUT", "queue_timeout");
+      step.send(r.userId, { type: "timeout", requestId: r.id });
+      step.close(r.userId, CloseCode.queueTimeout, "queue timeout");
+    } else if (d.kind === "confirm") {
+      const m = s.matches.get(d.id);
+      if (!m || m.settingUp || m.confirmBy > clock.now) continue;
+      const late = m.users.filter((u) => !m.confirmed.includes(u));
+      breakMatch(s, clock, step, m, late, "partner_timeout");
+      for (const userId of late) {
+        const r = s.requests.get(s.byUser.get(userId)!)!;
+        step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "confirm_timeout" });
+        endRequest(s, clock, step, r, "TIMED_OUT", "confirm_timeout");
+        step.close(userId, CloseCode.normal, "confirm timeout");
+      }
+    } else {
+      const r = s.requests.get(d.id);
+      if (!r || r.graceUntil === null || r.graceUntil > clock.now) continue;
+      const m = r.matchId ? s.matches.get(r.matchId) : undefined;
+      if (m) breakMatch(s, clock, step, m, [r.userId], "partner_left");
+      endRequest(s, clock, step, r, "CANCELLED", "disconnected");
+    }
+    expired++;
+  }
+  return { step, result: { expired } };
+}
+
+/** When the next deadline is due, skipping stale heap entries; null when nothing is timed. */
+export function nextDeadline(s: BucketState): number | null {
+  for (let d = s.deadlines.peek(); d; d = s.deadlines.peek()) {
+    if (isCurrent(s, d.kind, d.id, d.at)) return d.at;
+    s.deadlines.pop();
+  }
+  return null;
+}
+
+function isCurrent(s: BucketState, kind: "queue" | "confirm" | "grace", id: string, at: number): boolean {
+  if (kind === "confirm") {
+    const m = s.matches.get(id);
+    return m !== undefined && !m.settingUp && m.confirmBy === at;
+  }
+  const r = s.requests.get(id);
+  if (!r) return false;
+  return kind === "queue" ? r.status === "PENDING" && r.expiresAt === at : r.graceUntil === at;
+}
+
+export function liveRequestOf(s: BucketState, userId: string): MatchRequest | undefined {
+  const id = s.byUser.get(userId);
+  return id === undefined ? undefined : s.requests.get(id);
+}
+
+function matchOf(
+  s: BucketState,
+  userId: string,
+  matchId: string,
+): { ok: true; match: Match } | Refusal {
+  const r = liveRequestOf(s, userId);
+  if (!r) return refuse("no_live_request", "You have no live request in this bucket.");
+  // Someone else's match id looks exactly like an unknown one: ids are not an oracle.
+  if (r.matchId !== matchId) return refuse("unknown_match", `No match ${matchId} is waiting for you.`);
+  const m = s.matches.get(matchId);
+  if (!m) return refuse("unknown_match", `No match ${matchId} is waiting for you.`);
+  return { ok: true, match: m };
+}
+
+/** Send the frames that tell a (re)connecting user where their request stands. */
+function describeTo(s: BucketState, step: Step, r: MatchRequest): void {
+  const m = r.matchId ? s.matches.get(r.matchId) : undefined;
+  if (!m) {
+    step.send(r.userId, queuedFrame(s, r));
+    return;
+  }
+  step.send(r.userId, matchFoundFrame(s, m, r.userId));
+  const partner = partnerOf(m, r.userId);
+  if (m.confirmed.includes(partner)) step.send(r.userId, { type: "partner_confirmed", matchId: m.id });
+}
+
+function endRequest(
+  s: BucketState,
+  clock: Clock,
+  step: Step,
+  r: MatchRequest,
+  status: RequestStatus,
+  outcome: RequestOutcome,
+): void {
+  if (r.status === "PENDING") dequeue(s, r.id);
+  r.status = status;
+  r.outcome = outcome;
+  r.endedAt = clock.now;
+  r.graceUntil = null;
+  s.requests.delete(r.id);
+  if (s.byUser.get(r.userId) === r.id) s.byUser.delete(r.userId);
+  step.wroteRequest(r);
+}
+
+type SurvivorReason = "partner_declined" | "partner_timeout" | "partner_left" | "setup_failed";
+
+/** The reason a cancelled match is recorded with, told from the match's point of view. */
+const RECORDED_REASON: Record<SurvivorReason, MatchCancelReason> = {
+  partner_declined: "declined",
+  partner_timeout: "confirm_timeout",
+  partner_left: "partner_left",
+  setup_failed: "setup_failed",
+};
+
+/**
+ * A proposed match falls through. `enders` are leaving the queue (the caller ends their
+ * requests and tells them why); everyone else goes back to the queue at their original rank,
+ * hears `match_cancelled` with `survivorReason`, then `queued`, and may be paired at once.
+ */
+function breakMatch(
+  s: BucketState,
+  clock: Clock,
+  step: Step,
+  m: Match,
+  enders: string[],
+  survivorReason: SurvivorReason,
+): void {
+  m.status = "cancelled";
+  m.settingUp = false;
+  m.endedAt = clock.now;
+  m.reason = RECORDED_REASON[survivorReason];
+  s.matches.delete(m.id);
+  step.wroteMatch(m);
+  for (const userId of m.users) {
+    if (enders.includes(userId)) continue;
+    const r = s.requests.get(s.byUser.get(userId)!)!;
+    r.status = "PENDING";
+    r.matchId = null;
+    r.expiresAt = clock.now + (r.pausedRemainingMs ?? s.settings.queueTimeoutMs);
+    r.pausedRemainingMs = null;
+    enqueue(s, r);
+    s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
+    step.wroteRequest(r);
+    step.send(userId, { type: "match_cancelled", matchId: m.id, reason: survivorReason });
+    step.send(userId, queuedFrame(s, r));
+  }
+  pairOldest(s, clock, step);
+}
+
+function finishMatch(
+  s: BucketState,
+  clock: Clock,
+  step: Step,
+  m: Match,
+  questionId: string | null,
+  collaborationSessionId: string | null,
+): void {
+  m.status = "confirmed";
+  m.settingUp = false;
+  m.endedAt = clock.now;
+  m.questionId = questionId;
+  m.collaborationSessionId = collaborationSessionId;
+  s.matches.delete(m.id);
+  step.wroteMatch(m);
+  for (const userId of m.users) {
+    const r = s.requests.get(s.byUser.get(userId)!)!;
+    endRequest(s, clock, step, r, "CONFIRMED", "confirmed");
+    step.send(userId, matchReadyFrame(s, m, userId));
+    step.close(userId, CloseCode.normal, "match ready");
+  }
+}

@@ -1,0 +1,109 @@
+import { z } from "zod";
+import { difficultySchema, matchIdSchema } from "./values.ts";
+
+/**
+ * The WebSocket protocol, one schema per frame. The server, the client SDK and the tests all
+ * import these, so a frame that validates here is a frame every side understands.
+ */
+
+const iso = z.iso.datetime();
+const bucketFields = { difficulty: difficultySchema, topic: z.string() };
+
+export const queuedFrame = z.object({
+  type: z.literal("queued"),
+  requestId: z.string(),
+  ...bucketFields,
+  position: z.number().int().min(1),
+  waiting: z.number().int().min(0),
+  estimatedWaitMs: z.number().int().min(0).nullable(),
+  expiresAt: iso,
+});
+
+export const matchFoundFrame = z.object({
+  type: z.literal("match_found"),
+  matchId: z.string(),
+  partnerId: z.string(),
+  ...bucketFields,
+  confirmBy: iso,
+});
+
+export const partnerConfirmedFrame = z.object({ type: z.literal("partner_confirmed"), matchId: z.string() });
+
+export const matchReadyFrame = z.object({
+  type: z.literal("match_ready"),
+  matchId: z.string(),
+  partnerId: z.string(),
+  ...bucketFields,
+  questionId: z.string().nullable(),
+  collaborationSessionId: z.string().nullable(),
+});
+
+export const matchCancelReasonSchema = z.enum([
+  "partner_declined",
+  "partner_timeout",
+  "partner_left",
+  "declined",
+  "confirm_timeout",
+  "setup_failed",
+]);
+export type MatchCancelReason = z.infer<typeof matchCancelReasonSchema>;
+
+export const matchCancelledFrame = z.object({
+  type: z.literal("match_cancelled"),
+  matchId: z.string(),
+  reason: matchCancelReasonSchema,
+});
+
+export const timeoutFrame = z.object({ type: z.literal("timeout"), requestId: z.string() });
+export const cancelledFrame = z.object({ type: z.literal("cancelled"), requestId: z.string() });
+
+export const errorCodeSchema = z.enum([
+  "invalid_frame",
+  "frame_too_large",
+  "unknown_match",
+  "not_in_match",
+  "no_live_request",
+  "already_queued",
+  "rate_limited",
+  "maintenance",
+]);
+export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+export const errorFrame = z.object({ type: z.literal("error"), code: errorCodeSchema, message: z.string() });
+export const pongFrame = z.object({ type: z.literal("pong") });
+
+export const serverFrameSchema = z.discriminatedUnion("type", [
+  queuedFrame,
+  matchFoundFrame,
+  partnerConfirmedFrame,
+  matchReadyFrame,
+  matchCancelledFrame,
+  timeoutFrame,
+  cancelledFrame,
+  errorFrame,
+  pongFrame,
+]);
+export type ServerFrame = z.infer<typeof serverFrameSchema>;
+export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
+
+export const clientFrameSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("confirm"), matchId: matchIdSchema }).strict(),
+  z.object({ type: z.literal("decline"), matchId: matchIdSchema }).strict(),
+  z.object({ type: z.literal("leave") }).strict(),
+  z.object({ type: z.literal("status") }).strict(),
+  z.object({ type: z.literal("ping") }).strict(),
+]);
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+/** Frames larger than this are refused unread: every legitimate client frame is tiny. */
+export const MAX_CLIENT_FRAME_BYTES = 1024;
+
+/** Close codes the server uses, named once. */
+export const CloseCode = {
+  normal: 1000,
+  unauthorized: 4001,
+  queueTimeout: 4008,
+  replaced: 4009,
+  rateLimited: 4029,
+  alreadyQueuedElsewhere: 4409,
+} as const;

@@ -1,0 +1,112 @@
+import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
+import { mintDevToken } from "../../src/auth/devToken.ts";
+import { type ServerFrame, type ServerFrameOf, serverFrameSchema } from "../../src/protocol/frames.ts";
+import { TEST_JWT_SECRET } from "../testSecret.ts";
+
+/** A fresh bucket per test, so tests never share an actor (workers-sdk's advice). */
+export function uniqueRoom(difficulty = "easy"): string {
+  return `${difficulty}.t-${crypto.randomUUID().slice(0, 12)}`;
+}
+
+export function tokenFor(userId: string, options?: Parameters<typeof mintDevToken>[2]): Promise<string> {
+  return mintDevToken(TEST_JWT_SECRET, userId, options);
+}
+
+/**
+ * A test's view of one WebSocket: frames queue up as they arrive (each validated against the
+ * shared schema) and are taken in order with `next`, which always has a timeout.
+ */
+export class TestSocket {
+  readonly frames: ServerFrame[] = [];
+  closeCode: number | null = null;
+  #waiters: Array<() => void> = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      const frame = serverFrameSchema.parse(JSON.parse(String(e.data)));
+      this.frames.push(frame);
+      this.#wake();
+    });
+    ws.addEventListener("close", (e) => {
+      this.closeCode = e.code;
+      this.#wake();
+    });
+  }
+
+  #wake() {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+    // performance.now, not Date.now: tests fake Date to move the actor's clock.
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value !== undefined) return value;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The next frame, which must be of `type`. */
+  async next<T extends ServerFrame["type"]>(type: T, timeoutMs = 3000): Promise<ServerFrameOf<T>> {
+    const frame = await this.#until(() => this.frames.shift(), `a ${type} frame`, timeoutMs);
+    if (frame.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(frame)}`);
+    return frame as ServerFrameOf<T>;
+  }
+
+  async closed(timeoutMs = 3000): Promise<number> {
+    return this.#until(() => this.closeCode ?? undefined, "close", timeoutMs);
+  }
+
+  /** Nothing arrives within a short window (for "changes nothing" checks). */
+  async quiet(ms = 100): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+    if (this.frames.length > 0) throw new Error(`expected silence, got ${JSON.stringify(this.frames)}`);
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  close(code = 1000): void {
+    this.ws.close(code, "client closing");
+  }
+}
+
+export async function openSocket(room: string, userId: string): Promise<TestSocket> {
+  const token = await tokenFor(userId);
+  const res = await SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}`, {
+    headers: { Upgrade: "websocket" },
+  });
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
+  ws.accept();
+  return new TestSocket(ws);
+}
+
+/**
+ * Move the clock the actor reads (tests and Durable Objects share one isolate here), then run
+ * the actor's alarm as the runtime would. Restore with `vi.useRealTimers()` after each test.
+ */
+export async function advanceAndRunAlarm(
+  room: string,
+  ms: number,
+  vi: { useFakeTimers(o: { toFake: Array<"Date"> }): unknown; setSystemTime(t: number): unknown },
+): Promise<boolean> {
+  const base = Date.now();
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(base + ms);
+  return runDurableObjectAlarm(bucketStub(room));
+}
+
+export function bucketStub(room: string) {
+  return env.Bucket.get(env.Bucket.idFromName(room));
+}

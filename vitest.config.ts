@@ -1,0 +1,45 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_JWT_SECRET } from "./test/testSecret.ts";
+
+
+export default defineConfig({
+  test: {
+    // At the root, not in the Workers project: there Vite resolves packages with worker/browser
+    // conditions, and the database and bridge are Node programs.
+    globalSetup: ["test/setup/database.ts"],
+    projects: [
+      {
+        // The Worker and its Durable Objects, running in workerd exactly as deployed.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                JWT_SECRET: TEST_JWT_SECRET,
+                DATABASE_URL: inject<string>("databaseUrl"),
+                NEON_WS_PROXY: inject<string>("wsProxy"),
+                VERSION: "test",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/worker/**/*.test.ts"],
+          testTimeout: 20_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
