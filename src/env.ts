@@ -1,8 +1,12 @@
 import type { BucketActor } from "./bucket/BucketActor.ts";
+import type { UserRegistry } from "./registry/UserRegistry.ts";
 
 /** Bindings from wrangler.toml plus every setting, all strings as Workers deliver them. */
 export interface Env {
   Bucket: DurableObjectNamespace<BucketActor>;
+  Registry: DurableObjectNamespace<UserRegistry>;
+  /** Joins per user (Workers Rate Limiting binding). */
+  JOIN_LIMITER: RateLimit;
   JWT_SECRET?: string;
   JWKS_URL?: string;
   JWT_ISSUER?: string;

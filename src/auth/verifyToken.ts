@@ -48,7 +48,10 @@ export async function verifyToken(token: string, config: Config): Promise<Identi
         algorithms: ["HS256"],
       }));
     } else if (alg && ASYMMETRIC.includes(alg) && config.JWKS_URL) {
-      ({ payload } = await jwtVerify(token, keySetFor(config.JWKS_URL), { ...options, algorithms: ASYMMETRIC }));
+      ({ payload } = await jwtVerify(token, keySetFor(config.JWKS_URL), {
+        ...options,
+        algorithms: ASYMMETRIC,
+      }));
     } else {
       throw new TokenError(`Tokens signed with ${alg ?? "no algorithm"} are not accepted here.`);
     }

@@ -1,5 +1,5 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
-import { configFromEnv } from "../config.ts";
+import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { type BucketState, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
@@ -8,16 +8,23 @@ import type { Clock, Settings } from "../matching/types.ts";
 import {
   CloseCode,
   clientFrameSchema,
-  MAX_CLIENT_FRAME_BYTES,
   type ErrorCode,
+  MAX_CLIENT_FRAME_BYTES,
   type ServerFrame,
 } from "../protocol/frames.ts";
-import { type Bucket, parseRoomName } from "../protocol/values.ts";
-import { BucketStorage } from "./bucketStorage.ts";
-import { USER_HEADER } from "./forwarding.ts";
+import type { RequestView } from "../protocol/http.ts";
+import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
+import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
+import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
+import { type QueueFigures, requestView } from "./requestView.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
-type SocketState = { userId: string };
+type SocketState = { userId: string; tokenExpiresAt: number };
+
+/** A refusal the router turns into an HTTP error (sockets get an `error` frame instead). */
+export type Refusal = { ok: false; status: 404 | 409 | 410 | 503; code: string; message: string };
+
+type Admission = { ok: true; request: RequestView; created: boolean } | Refusal;
 
 /**
  * One difficulty/topic bucket. A thin shell around the matching core: it turns sockets, RPC
@@ -30,19 +37,39 @@ export class BucketActor extends Server<Env> {
 
   readonly #storage: BucketStorage;
   readonly #state: BucketState;
+  readonly #config: Config;
+  /** Users whose join is waiting on the registry: they count as live, so a racing claim loses. */
+  readonly #joining = new Set<string>();
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
   #alarmAt: number | null = null;
+  /** When ended rows next become old enough to prune. */
+  #pruneAt: number | null = null;
+  /**
+   * The earliest token expiry among open sockets, kept as one stored number rather than found by
+   * scanning sockets: a join only lowers it, and the full scan happens when it fires.
+   */
+  #tokenExpiryAt: number | null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    const loaded = configFromEnv(env);
+    if (!loaded.ok) throw new Error(`Invalid configuration: ${loaded.problems.map((p) => p.key).join(", ")}`);
+    this.#config = loaded.config;
     // SQLite storage is synchronous, so live state is rebuilt before any event is delivered.
     this.#storage = new BucketStorage(ctx.storage);
     const room = parseRoomName(this.name);
-    if (!room) throw new Error(`BucketActor addressed by a non-canonical room name: ${this.name}`);
-    this.#state = restoreBucketState(room, settingsFrom(env), { ...this.#storage.loadLive(), nextRank: 1 });
+    if (!room || roomName(room) !== this.name) {
+      throw new Error(`BucketActor addressed by a non-canonical room name: ${this.name}`);
+    }
+    this.#state = restoreBucketState(room, settingsFrom(this.#config), {
+      ...this.#storage.loadLive(),
+      nextRank: 1,
+    });
+    this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
+    this.#pruneAt = this.#storage.oldestEndedAt();
+    if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
     ctx.blockConcurrencyWhile(async () => {
-      const at = await ctx.storage.getAlarm();
-      this.#alarmAt = at;
+      this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
     });
   }
@@ -57,18 +84,34 @@ export class BucketActor extends Server<Env> {
     return [ctx.request.headers.get(USER_HEADER) ?? ""];
   }
 
-  override onConnect(connection: Connection<SocketState>, ctx: ConnectionContext): void {
+  override async onConnect(connection: Connection<SocketState>, ctx: ConnectionContext): Promise<void> {
     const userId = ctx.request.headers.get(USER_HEADER);
     if (!userId) {
       connection.close(CloseCode.unauthorized, "unauthenticated");
       return;
     }
-    connection.setState({ userId });
+    const tokenExpiresAt = Number(ctx.request.headers.get(TOKEN_EXP_HEADER) ?? 0);
+    connection.setState({ userId, tokenExpiresAt });
+    if (tokenExpiresAt > 0 && (this.#tokenExpiryAt === null || tokenExpiresAt < this.#tokenExpiryAt)) {
+      this.#tokenExpiryAt = tokenExpiresAt;
+      this.#storage.setTokenExpiryAt(tokenExpiresAt);
+    }
     // The newest socket takes over: a reload or a second tab must not leave two live views.
     for (const other of this.getConnections<SocketState>(userId)) {
       if (other.id !== connection.id) other.close(CloseCode.replaced, "replaced by a newer connection");
     }
-    this.#run(bucket.join(this.#state, this.#clock(), userId).step);
+    const admitted = await this.#admit(userId);
+    if (!admitted.ok) {
+      this.#refuse(connection, admitted.code as ErrorCode, admitted.message);
+      connection.close(
+        admitted.code === "already_queued" ? CloseCode.alreadyQueuedElsewhere : 1011,
+        admitted.code,
+      );
+      return;
+    }
+    // The socket may have gone while we waited on the registry; the request then gets the grace.
+    if (connection.readyState !== WebSocket.READY_STATE_OPEN) this.onClose(connection);
+    this.#reschedule();
   }
 
   override onMessage(connection: Connection<SocketState>, message: WSMessage): void {
@@ -126,11 +169,166 @@ export class BucketActor extends Server<Env> {
     this.#alarmAt = null;
     const clock = this.#clock();
     this.#expire(clock);
-    this.#storage.pruneEnded(clock.now);
+    if (this.#tokenExpiryAt !== null && this.#tokenExpiryAt <= clock.now) this.#closeExpiredTokens(clock.now);
+    if (this.#pruneAt !== null && this.#pruneAt <= clock.now) {
+      this.#storage.pruneEnded(clock.now);
+      const oldest = this.#storage.oldestEndedAt();
+      this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
+    }
     this.#reschedule();
   }
 
+  // --- RPC for the router and the user registry ------------------------------------------------
+
+  /** Whether the user has a live request here, or is joining right now (see UserRegistry). */
+  holdsLiveRequest(userId: string): boolean {
+    return this.#joining.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
+  }
+
+  /** `POST /request`: create the user's request here, or return the live one. */
+  async createRequest(userId: string): Promise<Admission> {
+    const admitted = await this.#admit(userId);
+    this.#reschedule();
+    return admitted;
+  }
+
+  /** `GET /request/{id}`: the caller's own request, live or recently ended. */
+  getRequest(userId: string, requestId: string): { ok: true; request: RequestView } | Refusal {
+    this.#expire(this.#clock());
+    const view = this.#viewOf(requestId);
+    if (!view || view.userId !== userId) return notFound(`No request ${requestId} of yours is known.`);
+    return { ok: true, request: view };
+  }
+
+  /** `GET /me/request`: the user's live request here, if any. */
+  liveRequest(userId: string): RequestView | null {
+    this.#expire(this.#clock());
+    const r = bucket.liveRequestOf(this.#state, userId);
+    return r ? this.#viewOf(r.id) : null;
+  }
+
+  /** `DELETE /request/{id}`. */
+  cancelRequest(userId: string, requestId: string): { ok: true } | Refusal {
+    const clock = this.#clock();
+    this.#expire(clock);
+    const live = bucket.liveRequestOf(this.#state, userId);
+    if (live?.id === requestId) {
+      this.#run(bucket.leave(this.#state, clock, userId).step);
+      return { ok: true };
+    }
+    const ended = this.#storage.findRequest(requestId);
+    if (!ended || ended.userId !== userId) return notFound(`No request ${requestId} of yours is known.`);
+    if (ended.status === "CANCELLED") return { ok: true };
+    return {
+      ok: false,
+      status: 409,
+      code: ended.status === "CONFIRMED" ? "already_confirmed" : "request_ended",
+      message: `The request is already ${ended.status.toLowerCase().replace("_", " ")}; there is nothing to cancel.`,
+    };
+  }
+
+  /** `POST /confirm`: confirm or decline a proposed match over HTTP. */
+  respond(
+    userId: string,
+    matchId: string,
+    confirmed: boolean,
+  ):
+    | { ok: true; state: "declined" | "waiting_for_partner" | "setting_up" | "ready"; view: RequestView }
+    | Refusal {
+    const clock = this.#clock();
+    this.#expire(clock);
+    const live = bucket.liveRequestOf(this.#state, userId);
+    if (live?.matchId !== matchId) return this.#whyNotConfirmable(userId, matchId);
+    const requestId = live.id;
+    if (!confirmed) {
+      this.#run(bucket.decline(this.#state, clock, userId, matchId).step);
+      return { ok: true, state: "declined", view: this.#viewOf(requestId)! };
+    }
+    const outcome = bucket.confirm(this.#state, clock, userId, matchId);
+    this.#run(outcome.step);
+    if (!outcome.result.ok)
+      return { ok: false, status: 404, code: outcome.result.code, message: outcome.result.message };
+    return { ok: true, state: outcome.result.state, view: this.#viewOf(requestId)! };
+  }
+
+  /** `GET /queues/{difficulty}/{topic}`. */
+  queueFigures(): QueueFigures {
+    const clock = this.#clock();
+    this.#expire(clock);
+    return {
+      difficulty: this.bucket.difficulty,
+      topic: this.bucket.topic,
+      waiting: this.#state.queue.length,
+      p50WaitMs: this.#state.stats.percentile(50),
+      p90WaitMs: this.#state.stats.percentile(90),
+      matchedLastHour: this.#storage.matchedSince(clock.now - 3_600_000),
+    };
+  }
+
   // --- the shell around the core ---------------------------------------------------------------
+
+  /**
+   * Create or resume the user's request. A new one is first claimed in the user's registry (one
+   * live request across all buckets); while that call is out, the user counts as live here.
+   */
+  async #admit(userId: string): Promise<Admission> {
+    const existing = bucket.liveRequestOf(this.#state, userId);
+    if (!existing && this.#joining.has(userId)) {
+      return refusal(409, "already_queued", "Your join is already in progress.");
+    }
+    const requestId = `req_${crypto.randomUUID()}`;
+    if (!existing) {
+      this.#joining.add(userId);
+      try {
+        const claim = await this.#registry(userId).claim(userId, this.name, requestId);
+        if (!claim.ok) {
+          return refusal(
+            409,
+            "already_queued",
+            `You already have a live request in ${claim.room}; leave it first.`,
+          );
+        }
+      } finally {
+        this.#joining.delete(userId);
+      }
+    }
+    const clock = this.#clock();
+    this.#expire(clock);
+    const joined = bucket.join(
+      this.#state,
+      { now: clock.now, newId: (p) => (p === "req" ? requestId : clock.newId(p)) },
+      userId,
+    );
+    this.#run(joined.step);
+    return { ok: true, request: this.#viewOf(joined.result.request.id)!, created: !joined.result.resumed };
+  }
+
+  #registry(userId: string) {
+    return this.env.Registry.get(this.env.Registry.idFromName(userId));
+  }
+
+  #viewOf(requestId: string): RequestView | null {
+    const r = this.#state.requests.get(requestId) ?? this.#storage.findRequest(requestId);
+    if (!r) return null;
+    const m = r.matchId
+      ? (this.#state.matches.get(r.matchId) ?? this.#storage.findMatch(r.matchId))
+      : undefined;
+    const index = r.status === "PENDING" ? this.#state.queue.indexOf(r.id) : -1;
+    return requestView(this.bucket, r, m, index >= 0 ? index + 1 : null);
+  }
+
+  #whyNotConfirmable(userId: string, matchId: string): Refusal {
+    const m = this.#storage.findMatch(matchId);
+    if (!m?.users.includes(userId)) return notFound(`No match ${matchId} of yours is known.`);
+    if (m.reason === "confirm_timeout") {
+      return refusal(410, "confirm_window_over", "The confirmation window is over; join the queue again.");
+    }
+    return refusal(
+      409,
+      "match_not_pending",
+      `The match is already ${m.status}; there is nothing to confirm.`,
+    );
+  }
 
   #clock(): Clock {
     return { now: Date.now(), newId: (prefix) => `${prefix}_${crypto.randomUUID()}` };
@@ -143,12 +341,21 @@ export class BucketActor extends Server<Env> {
 
   /** Persist a Step, then perform its effects, then move the alarm to the next deadline. */
   #run(step: Step): void {
+    if (!step.wroteAnything && step.effects.length === 0) return;
     this.#storage.write(step, false);
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
         for (const c of this.getConnections(effect.userId)) c.close(effect.code, effect.reason);
       }
+    }
+    for (const r of step.requests.values()) {
+      if (r.endedAt === null) continue;
+      this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
+      // Best effort: if this is lost, the registry re-checks with us before trusting the claim.
+      this.#registry(r.userId)
+        .release(r.userId, this.name)
+        .catch(() => {});
     }
     if (step.wroteAnything) this.#reschedule();
   }
@@ -162,8 +369,26 @@ export class BucketActor extends Server<Env> {
     connection.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
   }
 
+  /**
+   * Close sockets whose token has expired (4001; the request keeps its reconnect grace, so a
+   * client with a fresh token resumes), and find the next expiry in the same pass.
+   */
+  #closeExpiredTokens(now: number): void {
+    let earliest: number | null = null;
+    for (const c of this.getConnections<SocketState>()) {
+      const exp = c.state?.tokenExpiresAt ?? 0;
+      if (exp <= 0) continue;
+      if (exp <= now) c.close(CloseCode.unauthorized, "token expired");
+      else if (earliest === null || exp < earliest) earliest = exp;
+    }
+    this.#tokenExpiryAt = earliest;
+    this.#storage.setTokenExpiryAt(earliest);
+  }
+
   #reschedule(): void {
-    const next = bucket.nextDeadline(this.#state);
+    const candidates = [bucket.nextDeadline(this.#state), this.#pruneAt, this.#tokenExpiryAt];
+    let next: number | null = null;
+    for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
     if (next === this.#alarmAt) return;
     this.#alarmAt = next;
     if (next === null) void this.ctx.storage.deleteAlarm();
@@ -171,10 +396,15 @@ export class BucketActor extends Server<Env> {
   }
 }
 
-function settingsFrom(env: Env): Settings {
-  const loaded = configFromEnv(env);
-  if (!loaded.ok) throw new Error(`Invalid configuration: ${loaded.problems.map((p) => p.key).join(", ")}`);
-  const c = loaded.config;
+function refusal(status: Refusal["status"], code: string, message: string): Refusal {
+  return { ok: false, status, code, message };
+}
+
+function notFound(message: string): Refusal {
+  return refusal(404, "not_found", message);
+}
+
+function settingsFrom(c: Config): Settings {
   return {
     queueTimeoutMs: c.MATCH_TIMEOUT_SECONDS * 1000,
     confirmTimeoutMs: c.CONFIRM_TIMEOUT_SECONDS * 1000,

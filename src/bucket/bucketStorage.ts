@@ -28,6 +28,7 @@ export class BucketStorage {
         ended_at INTEGER, body TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS matches_live ON matches (status) WHERE ended_at IS NULL;
       CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
       CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
     `);
@@ -108,6 +109,28 @@ export class BucketStorage {
         .exec<{ n: number }>("SELECT count(*) AS n FROM matches WHERE created_at >= ?", since)
         .toArray()[0]?.n ?? 0
     );
+  }
+
+  oldestEndedAt(): number | null {
+    return (
+      this.#sql
+        .exec<{ t: number | null }>(
+          "SELECT min(ended_at) AS t FROM (SELECT ended_at FROM requests WHERE ended_at IS NOT NULL UNION ALL SELECT ended_at FROM matches WHERE ended_at IS NOT NULL)",
+        )
+        .toArray()[0]?.t ?? null
+    );
+  }
+
+  tokenExpiryAt(): number | null {
+    return (
+      this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'token_expiry'").toArray()[0]
+        ?.value ?? null
+    );
+  }
+
+  setTokenExpiryAt(at: number | null): void {
+    if (at === null) this.#sql.exec("DELETE FROM meta WHERE key = 'token_expiry'");
+    else this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('token_expiry', ?)", at);
   }
 
   pruneEnded(now: number): void {

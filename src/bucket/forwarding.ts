@@ -4,3 +4,6 @@
  * parses tokens and a client can never choose its identity.
  */
 export const USER_HEADER = "x-matcher-user";
+
+/** When the caller's token expires (epoch ms): the actor closes the socket with 4001 then. */
+export const TOKEN_EXP_HEADER = "x-matcher-token-exp";

@@ -4,7 +4,10 @@ import { configFromEnv, describeProblems } from "../config.ts";
 import { ApiError, errorBody } from "./apiError.ts";
 import { bucketSocket } from "./bucketSocket.ts";
 import type { AppEnv } from "./context.ts";
+import { devTokens } from "./devTokens.ts";
 import { health } from "./health.ts";
+import { matchRequests } from "./matchRequests.ts";
+import { apiDocs } from "./openapi.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -13,14 +16,21 @@ app.use(async (c, next) => {
   const loaded = configFromEnv(c.env);
   if (!loaded.ok) {
     console.error(`Invalid configuration:\n${describeProblems(loaded.problems)}`);
-    throw new ApiError(503, "misconfigured", `The service is misconfigured: ${describeProblems(loaded.problems)}`);
+    throw new ApiError(
+      503,
+      "misconfigured",
+      `The service is misconfigured: ${describeProblems(loaded.problems)}`,
+    );
   }
   c.set("config", loaded.config);
   await next();
 });
 
 app.route("/api/v1/matching/health", health);
+app.route("/", apiDocs);
+app.route("/api/v1/matching/dev/token", devTokens);
 app.route("/parties/bucket", bucketSocket);
+app.route("/api/v1/matching", matchRequests);
 
 app.notFound(() => {
   throw new ApiError(404, "not_found", "No such endpoint. The API lives under /api/v1/matching.");

@@ -1,9 +1,14 @@
 import { Hono } from "hono";
-import { USER_HEADER } from "../bucket/forwarding.ts";
+import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
+import { CloseCode, type ErrorCode, type ServerFrame } from "../protocol/frames.ts";
 import { parseRoomName, roomName } from "../protocol/values.ts";
+import { bucketActor } from "./actors.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
+import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
+import { checkTopicAllowed } from "./matchRequests.ts";
+import { allowJoin } from "./rateLimitJoins.ts";
 
 /**
  * `GET /parties/bucket/{room}`: the WebSocket path `partysocket` builds with `party: "bucket"`.
@@ -19,18 +24,35 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
   if (!bucket) {
     throw new ApiError(400, "invalid_room", "Rooms are `{difficulty}.{topic}`, e.g. `easy.arrays`.");
   }
-  const topics = c.get("config").TOPICS;
-  if (topics.length > 0 && !topics.map((t) => t.toLowerCase()).includes(bucket.topic)) {
-    throw new ApiError(400, "unknown_topic", `Topic must be one of: ${topics.join(", ")}.`);
-  }
+  checkTopicAllowed(c.get("config").TOPICS, bucket.topic);
+  const identity = c.get("identity");
   const name = roomName(bucket);
+  if (await blockedByMaintenance(c.env, c.get("config").MAINTENANCE, identity.userId, name)) {
+    return refuseSocket("maintenance", MAINTENANCE_MESSAGE, CloseCode.tryAgainLater);
+  }
+  if (!(await allowJoin(c.env, identity.userId))) {
+    return refuseSocket("rate_limited", "Too many joins; wait a minute.", CloseCode.rateLimited);
+  }
   // The token stays here: the actor gets the verified user id, and the URL it keeps with the
   // socket carries no credentials.
   const url = new URL(c.req.url);
   url.searchParams.delete("token");
   url.pathname = `/parties/bucket/${name}`;
   const forwarded = new Request(url, c.req.raw);
-  forwarded.headers.set(USER_HEADER, c.get("identity").userId);
+  forwarded.headers.set(USER_HEADER, identity.userId);
+  forwarded.headers.set(TOKEN_EXP_HEADER, String(identity.expiresAt));
   forwarded.headers.delete("authorization");
-  return c.env.Bucket.get(c.env.Bucket.idFromName(name)).fetch(forwarded);
+  return bucketActor(c.env, name).fetch(forwarded);
 });
+
+/**
+ * Refuse at the edge in the protocol's own terms: browsers cannot read an HTTP status from a
+ * failed upgrade, so accept, say why in an `error` frame, and close with the contract's code.
+ */
+function refuseSocket(code: ErrorCode, message: string, closeCode: number): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  server.accept();
+  server.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
+  server.close(closeCode, code);
+  return new Response(null, { status: 101, webSocket: client });
+}

@@ -10,7 +10,8 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
   const config = c.get("config");
   const version = config.VERSION;
   const url = config.DATABASE_URL;
-  if (!url) return c.json({ status: "degraded", db: "down", version, detail: "DATABASE_URL is not set" }, 503);
+  if (!url)
+    return c.json({ status: "degraded", db: "down", version, detail: "DATABASE_URL is not set" }, 503);
   try {
     await withTimeout(
       withDatabase(url, config.NEON_WS_PROXY, (db) => db.execute(sql`select 1`)),

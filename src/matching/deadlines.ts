@@ -12,6 +12,20 @@ export interface Deadline {
   id: string;
 }
 
+/**
+ * Deadlines due at the same instant are applied in one fixed order that depends only on the
+ * entries, never on push order (which differs after `restoreBucketState`): queue timeouts first
+ * (a request whose time is up is never paired at that instant), then confirm windows, then
+ * reconnect graces, then by id.
+ */
+const KIND_ORDER: Record<DeadlineKind, number> = { queue: 0, confirm: 1, grace: 2 };
+
+function before(a: Deadline, b: Deadline): boolean {
+  if (a.at !== b.at) return a.at < b.at;
+  if (a.kind !== b.kind) return KIND_ORDER[a.kind] < KIND_ORDER[b.kind];
+  return a.id < b.id;
+}
+
 export class DeadlineHeap {
   #items: Deadline[] = [];
 
@@ -25,7 +39,7 @@ export class DeadlineHeap {
     let i = items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (items[parent]!.at <= items[i]!.at) break;
+      if (!before(items[i]!, items[parent]!)) break;
       [items[parent], items[i]] = [items[i]!, items[parent]!];
       i = parent;
     }
@@ -46,8 +60,8 @@ export class DeadlineHeap {
         const l = 2 * i + 1;
         const r = l + 1;
         let min = i;
-        if (l < items.length && items[l]!.at < items[min]!.at) min = l;
-        if (r < items.length && items[r]!.at < items[min]!.at) min = r;
+        if (l < items.length && before(items[l]!, items[min]!)) min = l;
+        if (r < items.length && before(items[r]!, items[min]!)) min = r;
         if (min === i) break;
         [items[min], items[i]] = [items[i]!, items[min]!];
         i = min;

@@ -24,7 +24,12 @@ export class Step {
   }
 
   wroteMatch(m: Match): void {
-    this.matches.set(m.id, { ...m, users: [...m.users], requests: [...m.requests], confirmed: [...m.confirmed] });
+    this.matches.set(m.id, {
+      ...m,
+      users: [...m.users],
+      requests: [...m.requests],
+      confirmed: [...m.confirmed],
+    });
   }
 
   get wroteAnything(): boolean {

@@ -99,7 +99,8 @@ export function confirm(
   if (!m.confirmed.includes(userId)) {
     m.confirmed.push(userId);
     step.wroteMatch(m);
-    if (m.confirmed.length === 1) step.send(partnerOf(m, userId), { type: "partner_confirmed", matchId: m.id });
+    if (m.confirmed.length === 1)
+      step.send(partnerOf(m, userId), { type: "partner_confirmed", matchId: m.id });
   }
   if (m.confirmed.length < 2) return { step, result: { ok: true, state: "waiting_for_partner", match: m } };
   if (s.settings.orchestrate) {
@@ -175,15 +176,16 @@ export function expireDue(s: BucketState, clock: Clock): Outcome<{ expired: numb
   let expired = 0;
   for (let d = s.deadlines.peek(); d && d.at <= clock.now; d = s.deadlines.peek()) {
     s.deadlines.pop();
+    // Only the entry for a deadline as it stands now counts: a stale entry (the deadline moved
+    // or stopped mattering) must not apply a later deadline early, out of its order.
+    if (!isCurrent(s, d.kind, d.id, d.at)) continue;
     if (d.kind === "queue") {
-      const r = s.requests.get(d.id);
-      if (r?.status !== "PENDING" || r.expiresAt > clock.now) continue;
+      const r = s.requests.get(d.id)!;
       endRequest(s, clock, step, r, "TIMED_OUT", "queue_timeout");
       step.send(r.userId, { type: "timeout", requestId: r.id });
       step.close(r.userId, CloseCode.queueTimeout, "queue timeout");
     } else if (d.kind === "confirm") {
-      const m = s.matches.get(d.id);
-      if (!m || m.settingUp || m.confirmBy > clock.now) continue;
+      const m = s.matches.get(d.id)!;
       const late = m.users.filter((u) => !m.confirmed.includes(u));
       breakMatch(s, clock, step, m, late, "partner_timeout");
       for (const userId of late) {
@@ -193,8 +195,7 @@ export function expireDue(s: BucketState, clock: Clock): Outcome<{ expired: numb
         step.close(userId, CloseCode.normal, "confirm timeout");
       }
     } else {
-      const r = s.requests.get(d.id);
-      if (!r || r.graceUntil === null || r.graceUntil > clock.now) continue;
+      const r = s.requests.get(d.id)!;
       const m = r.matchId ? s.matches.get(r.matchId) : undefined;
       if (m) breakMatch(s, clock, step, m, [r.userId], "partner_left");
       endRequest(s, clock, step, r, "CANCELLED", "disconnected");
@@ -228,11 +229,7 @@ export function liveRequestOf(s: BucketState, userId: string): MatchRequest | un
   return id === undefined ? undefined : s.requests.get(id);
 }
 
-function matchOf(
-  s: BucketState,
-  userId: string,
-  matchId: string,
-): { ok: true; match: Match } | Refusal {
+function matchOf(s: BucketState, userId: string, matchId: string): { ok: true; match: Match } | Refusal {
   const r = liveRequestOf(s, userId);
   if (!r) return refuse("no_live_request", "You have no live request in this bucket.");
   // Someone else's match id looks exactly like an unknown one: ids are not an oracle.

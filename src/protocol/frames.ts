@@ -101,6 +101,8 @@ export const MAX_CLIENT_FRAME_BYTES = 1024;
 /** Close codes the server uses, named once. */
 export const CloseCode = {
   normal: 1000,
+  /** Standard "try again later": maintenance. */
+  tryAgainLater: 1013,
   unauthorized: 4001,
   queueTimeout: 4008,
   replaced: 4009,

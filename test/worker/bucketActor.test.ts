@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_CLIENT_FRAME_BYTES } from "../../src/protocol/frames.ts";
-import { advanceAndRunAlarm, bucketStub, openSocket, type TestSocket, tokenFor, uniqueRoom } from "./socketClient.ts";
+import { advanceAndRunAlarm, bucketStub, openSocket, tokenFor, uniqueRoom, userIn } from "./socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -43,8 +43,8 @@ describe("joining and pairing", () => {
     const d = await join(room, "u4");
     const fc = await c.socket.next("match_found");
     const fd = await d.socket.next("match_found");
-    expect(fc.partnerId).toBe("u4");
-    expect(fd.partnerId).toBe("u3");
+    expect(fc.partnerId).toBe(userIn(room, "u4"));
+    expect(fd.partnerId).toBe(userIn(room, "u3"));
     const e = await join(room, "u5");
     expect(e.queued.position).toBe(1);
     await e.socket.quiet();
@@ -61,8 +61,8 @@ describe("joining and pairing", () => {
     expect(await a.closed()).toBe(1000);
     expect(await b.next("match_cancelled")).toMatchObject({ matchId, reason: "partner_declined" });
     expect((await b.next("queued")).position).toBe(1);
-    expect((await b.next("match_found")).partnerId).toBe("third");
-    expect((await c.socket.next("match_found")).partnerId).toBe("second");
+    expect((await b.next("match_found")).partnerId).toBe(userIn(room, "third"));
+    expect((await c.socket.next("match_found")).partnerId).toBe(userIn(room, "second"));
   });
 
   it("treats Easy.Arrays and easy.arrays as one bucket", async () => {
@@ -70,7 +70,7 @@ describe("joining and pairing", () => {
     const a = await join(`Easy.${topic}`, "alice");
     const b = await join(`easy.${topic.toLowerCase()}`, "bob");
     expect((await a.socket.next("match_found")).topic).toBe(topic.toLowerCase());
-    expect((await b.socket.next("match_found")).partnerId).toBe("alice");
+    expect((await b.socket.next("match_found")).partnerId).toBe(userIn(`easy.${topic}`, "alice"));
   });
 
   it("pairs 40 simultaneous joins into 20 matches, everyone exactly once", async () => {
@@ -83,7 +83,7 @@ describe("joining and pairing", () => {
         return s.next("match_found");
       }),
     );
-    const partnerOf = new Map(users.map((u, i) => [u, found[i]!.partnerId]));
+    const partnerOf = new Map(users.map((u, i) => [userIn(room, u), found[i]!.partnerId]));
     for (const [user, partner] of partnerOf) {
       expect(partner).not.toBe(user);
       expect(partnerOf.get(partner)).toBe(user);
@@ -101,8 +101,8 @@ describe("confirmation", () => {
     expect(await b.next("partner_confirmed")).toEqual({ type: "partner_confirmed", matchId });
     b.send({ type: "confirm", matchId });
     for (const [s, partner] of [
-      [a, "bob"],
-      [b, "alice"],
+      [a, userIn(room, "bob")],
+      [b, userIn(room, "alice")],
     ] as const) {
       expect(await s.next("match_ready")).toMatchObject({
         matchId,
@@ -174,14 +174,14 @@ describe("surviving eviction", () => {
     const a = await join(room, "alice");
     await evictDurableObject(bucketStub(room));
     const b = await join(room, "bob");
-    expect((await a.socket.next("match_found")).partnerId).toBe("bob");
-    expect((await b.socket.next("match_found")).partnerId).toBe("alice");
+    expect((await a.socket.next("match_found")).partnerId).toBe(userIn(room, "bob"));
+    expect((await b.socket.next("match_found")).partnerId).toBe(userIn(room, "alice"));
     const c = await join(room, "carol");
     await evictDurableObject(bucketStub(room));
     c.socket.send({ type: "status" });
     expect((await c.socket.next("queued")).requestId).toBe(c.queued.requestId);
     const d = await join(room, "dave");
-    expect((await d.socket.next("match_found")).partnerId).toBe("carol");
+    expect((await d.socket.next("match_found")).partnerId).toBe(userIn(room, "carol"));
   });
 
   it("continues a confirmation across eviction", async () => {
@@ -214,8 +214,8 @@ describe("sockets of one user", () => {
     expect(await first.socket.closed()).toBe(4009);
     await second.socket.quiet(50);
     const b = await join(room, "bob");
-    expect((await second.socket.next("match_found")).partnerId).toBe("bob");
-    expect((await b.socket.next("match_found")).partnerId).toBe("alice");
+    expect((await second.socket.next("match_found")).partnerId).toBe(userIn(room, "bob"));
+    expect((await b.socket.next("match_found")).partnerId).toBe(userIn(room, "alice"));
   });
 
   it("a reconnect inside the grace resumes the same request in the same place", async () => {
@@ -249,7 +249,11 @@ describe("sockets of one user", () => {
     b.close();
     await b.closed();
     expect(await advanceAndRunAlarm(room, 11_000, vi)).toBe(true);
-    expect(await a.next("match_cancelled")).toEqual({ type: "match_cancelled", matchId, reason: "partner_left" });
+    expect(await a.next("match_cancelled")).toEqual({
+      type: "match_cancelled",
+      matchId,
+      reason: "partner_left",
+    });
     await a.next("queued");
   });
 });
@@ -322,5 +326,3 @@ describe("the router in front of the actor", () => {
     expect(await res.json()).toMatchObject({ error: { code: "invalid_room" } });
   });
 });
-
-export type { TestSocket };

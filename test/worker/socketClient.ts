@@ -8,6 +8,14 @@ export function uniqueRoom(difficulty = "easy"): string {
   return `${difficulty}.t-${crypto.randomUUID().slice(0, 12)}`;
 }
 
+/**
+ * Users are scoped to their test's room: the user registry rightly refuses one user two live
+ * requests, so tests must not share user ids.
+ */
+export function userIn(room: string, name: string): string {
+  return `${name}-${room.slice(room.indexOf(".") + 1).toLowerCase()}`;
+}
+
 export function tokenFor(userId: string, options?: Parameters<typeof mintDevToken>[2]): Promise<string> {
   return mintDevToken(TEST_JWT_SECRET, userId, options);
 }
@@ -21,7 +29,10 @@ export class TestSocket {
   closeCode: number | null = null;
   #waiters: Array<() => void> = [];
 
-  constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.addEventListener("message", (e) => {
       const frame = serverFrameSchema.parse(JSON.parse(String(e.data)));
       this.frames.push(frame);
@@ -81,8 +92,8 @@ export class TestSocket {
   }
 }
 
-export async function openSocket(room: string, userId: string): Promise<TestSocket> {
-  const token = await tokenFor(userId);
+export async function openSocket(room: string, name: string): Promise<TestSocket> {
+  const token = await tokenFor(userIn(room, name));
   const res = await SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}`, {
     headers: { Upgrade: "websocket" },
   });

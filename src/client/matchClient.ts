@@ -1,0 +1,282 @@
+import PartySocket from "partysocket";
+import {
+  type ClientFrame,
+  CloseCode,
+  type ServerFrame,
+  type ServerFrameOf,
+  serverFrameSchema,
+} from "../protocol/frames.ts";
+import { type Bucket, difficultySchema, roomName, topicSchema } from "../protocol/values.ts";
+
+/** Something with the shape of the standard WebSocket constructor (browsers, Node >= 22, `ws`). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+
+export type MatchClientOptions = {
+  /** `127.0.0.1:8787`, `matcher.example.com`, or a full origin such as `https://matcher.example.com`. */
+  host: string;
+  /** Called before every (re)connect, so an expiring token can be refreshed. */
+  getToken: () => Promise<string>;
+  /** A WebSocket implementation, when the runtime has no global one. */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect back-off bounds in ms (partysocket's); defaults 1000 and 10000. */
+  minReconnectionDelay?: number;
+  maxReconnectionDelay?: number;
+};
+
+/** What `on()` can listen to: every server frame by its `type`, plus connection events. */
+export type MatchClientEvents = { [K in ServerFrame["type"]]: ServerFrameOf<K> } & {
+  /** The socket opened; `resumed` is true after a reconnect (the server resumes the request). */
+  open: { resumed: boolean };
+  /** The socket closed; `willReconnect` is false once the session is over. */
+  closed: { code: number; reason: string; willReconnect: boolean };
+  /** A frame that did not match the protocol (ignored otherwise). */
+  invalid_frame: { data: string; problem: string };
+};
+export type MatchClientEvent = keyof MatchClientEvents;
+type Listener<K extends MatchClientEvent> = (event: MatchClientEvents[K]) => void;
+
+/** Close codes after which reconnecting cannot help. */
+export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
+  CloseCode.unauthorized,
+  CloseCode.queueTimeout,
+  CloseCode.replaced,
+  CloseCode.rateLimited,
+  CloseCode.alreadyQueuedElsewhere,
+  CloseCode.tryAgainLater,
+]);
+
+/** Frames after which the server ends the session (and closes the socket). */
+function isTerminalFrame(frame: ServerFrame): boolean {
+  switch (frame.type) {
+    case "match_ready":
+    case "timeout":
+    case "cancelled":
+      return true;
+    case "match_cancelled":
+      // The decliner and the side that let the confirm window lapse are out; the other is requeued.
+      return frame.reason === "declined" || frame.reason === "confirm_timeout";
+    default:
+      return false;
+  }
+}
+
+function protocolOf(host: string): "ws" | "wss" | undefined {
+  if (/^(https|wss):\/\//i.test(host)) return "wss";
+  if (/^(http|ws):\/\//i.test(host)) return "ws";
+  return undefined;
+}
+
+/**
+ * A matchmaking session over one bucket's WebSocket. Typed events come straight from the
+ * shared protocol schemas; reconnects (partysocket's, each with a fresh token) resume the same
+ * request until a terminal outcome, after which the client stays closed.
+ */
+export class MatchClient {
+  readonly #options: MatchClientOptions;
+  readonly #listeners = new Map<MatchClientEvent, Set<(event: never) => void>>();
+  #socket: PartySocket | undefined;
+  #finished = false;
+  #opens = 0;
+  #matchId: string | undefined;
+  #bucket: Bucket | undefined;
+
+  constructor(options: MatchClientOptions) {
+    this.#options = options;
+  }
+
+  /** The match currently being confirmed, if any. */
+  get matchId(): string | undefined {
+    return this.#matchId;
+  }
+
+  /** The bucket joined last (canonical form). */
+  get bucket(): Bucket | undefined {
+    return this.#bucket;
+  }
+
+  /** True while a socket is open or being (re)opened. */
+  get active(): boolean {
+    return this.#socket !== undefined;
+  }
+
+  /** Listen for an event; returns a function that removes the listener. */
+  on<K extends MatchClientEvent>(type: K, listener: Listener<K>): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(type, set);
+    }
+    const stored = listener as (event: never) => void;
+    set.add(stored);
+    return () => set.delete(stored);
+  }
+
+  #emit<K extends MatchClientEvent>(type: K, event: MatchClientEvents[K]): void {
+    for (const listener of this.#listeners.get(type) ?? []) {
+      try {
+        (listener as Listener<K>)(event);
+      } catch (error) {
+        console.error(`MatchClient: a "${type}" listener threw`, error);
+      }
+    }
+  }
+
+  /**
+   * Join (or resume) the queue of one bucket. Difficulty and topic are validated and
+   * canonicalised as the server does; an invalid value throws before anything is sent.
+   */
+  join(bucket: { difficulty: string; topic: string }): Bucket {
+    if (this.#socket) throw new Error("MatchClient: already joined; call leave() or close() first");
+    const canonical: Bucket = {
+      difficulty: difficultySchema.parse(bucket.difficulty),
+      topic: topicSchema.parse(bucket.topic),
+    };
+    this.#bucket = canonical;
+    this.#finished = false;
+    this.#opens = 0;
+    this.#matchId = undefined;
+    const { host, getToken } = this.#options;
+    const protocol = protocolOf(host);
+    const socket = new PartySocket({
+      host,
+      ...(protocol ? { protocol } : {}),
+      party: "bucket",
+      room: roomName(canonical),
+      query: async () => ({ token: await getToken() }),
+      minReconnectionDelay: this.#options.minReconnectionDelay ?? 1000,
+      maxReconnectionDelay: this.#options.maxReconnectionDelay ?? 10_000,
+      shouldReconnectOnClose: (event) => !this.#finished && !TERMINAL_CLOSE_CODES.has(event.code),
+      ...(this.#options.WebSocket ? { WebSocket: this.#options.WebSocket } : {}),
+    });
+    this.#socket = socket;
+    socket.addEventListener("open", () => {
+      if (this.#socket !== socket) return;
+      this.#emit("open", { resumed: this.#opens++ > 0 });
+    });
+    socket.addEventListener("message", (event) => {
+      if (this.#socket !== socket) return;
+      this.#receive(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (this.#socket !== socket) return;
+      const willReconnect =
+        socket.shouldReconnect && !this.#finished && !TERMINAL_CLOSE_CODES.has(event.code);
+      if (!willReconnect) {
+        this.#finished = true;
+        this.#socket = undefined;
+        socket.close();
+      }
+      this.#emit("closed", { code: event.code, reason: event.reason ?? "", willReconnect });
+    });
+    return canonical;
+  }
+
+  #receive(data: unknown): void {
+    const text = typeof data === "string" ? data : String(data);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      this.#emit("invalid_frame", { data: text, problem: "not JSON" });
+      return;
+    }
+    const parsed = serverFrameSchema.safeParse(json);
+    if (!parsed.success) {
+      this.#emit("invalid_frame", { data: text, problem: parsed.error.issues[0]?.message ?? "invalid" });
+      return;
+    }
+    const frame = parsed.data;
+    if (frame.type === "match_found") this.#matchId = frame.matchId;
+    if (frame.type === "match_cancelled" || frame.type === "match_ready") this.#matchId = undefined;
+    if (isTerminalFrame(frame)) this.#finished = true;
+    this.#dispatch(frame);
+  }
+
+  #dispatch(frame: ServerFrame): void {
+    // One switch so each frame reaches its listeners with its own narrowed type.
+    switch (frame.type) {
+      case "queued":
+        this.#emit("queued", frame);
+        break;
+      case "match_found":
+        this.#emit("match_found", frame);
+        break;
+      case "partner_confirmed":
+        this.#emit("partner_confirmed", frame);
+        break;
+      case "match_ready":
+        this.#emit("match_ready", frame);
+        break;
+      case "match_cancelled":
+        this.#emit("match_cancelled", frame);
+        break;
+      case "timeout":
+        this.#emit("timeout", frame);
+        break;
+      case "cancelled":
+        this.#emit("cancelled", frame);
+        break;
+      case "error":
+        this.#emit("error", frame);
+        break;
+      case "pong":
+        this.#emit("pong", frame);
+        break;
+    }
+  }
+
+  #send(frame: ClientFrame): void {
+    if (!this.#socket) throw new Error("MatchClient: not joined");
+    // partysocket buffers while reconnecting and flushes on open.
+    this.#socket.send(JSON.stringify(frame));
+  }
+
+  #currentMatch(): string {
+    if (!this.#matchId) throw new Error("MatchClient: there is no match to answer");
+    return this.#matchId;
+  }
+
+  /** Accept the proposed match. */
+  confirm(): void {
+    this.#send({ type: "confirm", matchId: this.#currentMatch() });
+  }
+
+  /** Refuse the proposed match; this ends the session (the partner is requeued). */
+  decline(): void {
+    const matchId = this.#currentMatch();
+    this.#finished = true;
+    this.#send({ type: "decline", matchId });
+  }
+
+  /** Cancel the request; the server answers `cancelled` and closes. */
+  leave(): void {
+    this.#finished = true;
+    this.#send({ type: "leave" });
+  }
+
+  /** Ask for a fresh `queued` frame (position, estimate). */
+  status(): void {
+    this.#send({ type: "status" });
+  }
+
+  ping(): void {
+    this.#send({ type: "ping" });
+  }
+
+  /**
+   * Close the socket without cancelling: the server keeps the request for its reconnect grace
+   * window, so a later `join()` of the same bucket resumes it.
+   */
+  close(): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    this.#finished = true;
+    // partysocket dispatches the close event synchronously; the listener does the bookkeeping.
+    socket.close(1000, "client closed");
+    if (this.#socket === socket) {
+      // Still connecting (no socket yet), so partysocket dispatched nothing.
+      this.#socket = undefined;
+      this.#emit("closed", { code: 1000, reason: "client closed", willReconnect: false });
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { Hono } from "hono";
+import type { z } from "zod";
+import type { Refusal } from "../bucket/BucketActor.ts";
+import { confirmBody, createRequestBody } from "../protocol/http.ts";
+import { difficultySchema, requestIdSchema, roomName, topicSchema } from "../protocol/values.ts";
+import { bucketActor, userRegistry } from "./actors.ts";
+import { ApiError } from "./apiError.ts";
+import { authenticate } from "./authenticate.ts";
+import type { AppEnv } from "./context.ts";
+import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
+import { allowJoin, JOIN_WINDOW_SECONDS } from "./rateLimitJoins.ts";
+import { validJson } from "./validJson.ts";
+
+/**
+ * The HTTP half of the contract (seed 000 compatible). Requests live in the same bucket actors
+ * as the sockets' requests; the user's registry says which bucket holds which request.
+ */
+export const matchRequests = new Hono<AppEnv>();
+
+matchRequests.post("/request", authenticate, async (c) => {
+  const body = await validJson(c, createRequestBody);
+  const { userId } = c.get("identity");
+  checkTopicAllowed(c.get("config").TOPICS, body.topic);
+  const room = roomName(body);
+  if (await blockedByMaintenance(c.env, c.get("config").MAINTENANCE, userId, room)) {
+    throw new ApiError(503, "maintenance", MAINTENANCE_MESSAGE, { headers: { "Retry-After": "300" } });
+  }
+  if (!(await allowJoin(c.env, userId))) throw rateLimited();
+  const answer = await bucketActor(c.env, room).createRequest(userId);
+  if (!answer.ok) throw fromRefusal(answer);
+  return c.json(answer.request, answer.created ? 201 : 200);
+});
+
+matchRequests.get("/request/:id", authenticate, async (c) => {
+  const requestId = param(requestIdSchema, c.req.param("id"), "request");
+  const { userId } = c.get("identity");
+  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
+  if (!room) throw unknownRequest(requestId);
+  const answer = await bucketActor(c.env, room).getRequest(userId, requestId);
+  if (!answer.ok) throw fromRefusal(answer);
+  return c.json(answer.request);
+});
+
+matchRequests.delete("/request/:id", authenticate, async (c) => {
+  const requestId = param(requestIdSchema, c.req.param("id"), "request");
+  const { userId } = c.get("identity");
+  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
+  if (!room) throw unknownRequest(requestId);
+  const answer = await bucketActor(c.env, room).cancelRequest(userId, requestId);
+  if (!answer.ok) throw fromRefusal(answer);
+  return c.json({ message: "Match request cancelled" });
+});
+
+matchRequests.get("/me/request", authenticate, async (c) => {
+  const { userId } = c.get("identity");
+  const room = await userRegistry(c.env, userId).liveRoom(userId);
+  const view = room ? await bucketActor(c.env, room).liveRequest(userId) : null;
+  if (!view) throw new ApiError(404, "not_found", "You have no live request. Create one with POST /request.");
+  return c.json(view);
+});
+
+matchRequests.post("/confirm", authenticate, async (c) => {
+  const { match_id: matchId, confirmed } = await validJson(c, confirmBody);
+  const { userId } = c.get("identity");
+  const registry = userRegistry(c.env, userId);
+  // The live request's bucket first; a match that already ended lives in a recent one.
+  const live = await registry.liveRoom(userId);
+  const rooms = live ? [live] : await registry.recentRooms();
+  let refusal: Refusal | undefined;
+  for (const room of rooms) {
+    const answer = await bucketActor(c.env, room).respond(userId, matchId, confirmed);
+    if (answer.ok) {
+      const match = answer.view.match!;
+      if (answer.state === "declined") return c.json({ match_id: matchId, detail: "Match declined" });
+      if (answer.state === "ready") {
+        return c.json({
+          match_id: matchId,
+          partner_id: match.partnerId,
+          question_id: match.questionId,
+          collaboration_session_id: match.collaborationSessionId,
+        });
+      }
+      const detail =
+        answer.state === "setting_up"
+          ? "Both confirmed; setting up your session"
+          : "Waiting for partner confirmation";
+      return c.json({ detail }, 202);
+    }
+    if (!refusal || refusal.status === 404) refusal = answer;
+  }
+  throw fromRefusal(
+    refusal ?? {
+      ok: false,
+      status: 404,
+      code: "not_found",
+      message: `No match ${matchId} of yours is known.`,
+    },
+  );
+});
+
+matchRequests.get("/queues/:difficulty/:topic", authenticate, async (c) => {
+  const difficulty = param(difficultySchema, c.req.param("difficulty"), "difficulty");
+  const topic = param(topicSchema, c.req.param("topic"), "topic");
+  return c.json(await bucketActor(c.env, roomName({ difficulty, topic })).queueFigures());
+});
+
+function param<S extends z.ZodType>(schema: S, value: string, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ApiError(400, "invalid_parameter", `\`${value}\` is not a valid ${what}.`);
+  return parsed.data;
+}
+
+export function checkTopicAllowed(topics: string[], topic: string): void {
+  if (topics.length > 0 && !topics.map((t) => t.toLowerCase().replace(/\s+/g, "-")).includes(topic)) {
+    throw new ApiError(400, "unknown_topic", `Topic must be one of: ${topics.join(", ")}.`);
+  }
+}
+
+export function rateLimited(): ApiError {
+  return new ApiError(429, "rate_limited", `Too many joins; try again in ${JOIN_WINDOW_SECONDS} seconds.`, {
+    headers: { "Retry-After": String(JOIN_WINDOW_SECONDS) },
+  });
+}
+
+function unknownRequest(requestId: string): ApiError {
+  return new ApiError(404, "not_found", `No request ${requestId} of yours is known.`);
+}
+
+function fromRefusal(r: Refusal): ApiError {
+  return new ApiError(r.status, r.code, r.message);
+}

@@ -1,0 +1,152 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import {
+  cancelledAnswer,
+  confirmBody,
+  confirmedAnswer,
+  createRequestBody,
+  errorAnswer,
+  healthAnswer,
+  queueFigures,
+  requestView,
+  waitingAnswer,
+} from "../protocol/http.ts";
+import type { AppEnv } from "./context.ts";
+import { docsPage } from "./docsPage.ts";
+
+/**
+ * OpenAPI 3.1 for the HTTP API, generated from the same zod schemas the routes validate with,
+ * so the document cannot drift from the code. Built once per isolate.
+ */
+const input = (s: z.ZodType) => strip(z.toJSONSchema(s, { io: "input", unrepresentable: "any" }));
+const output = (s: z.ZodType) => strip(z.toJSONSchema(s, { io: "output", unrepresentable: "any" }));
+
+function strip(schema: Record<string, unknown>) {
+  const { $schema: _, ...rest } = schema;
+  return rest;
+}
+
+const json = (schema: object, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const error = (description: string) => json({ $ref: "#/components/schemas/Error" }, description);
+const auth = [{ bearer: [] }];
+const common = {
+  "400": error("Invalid input; zod issues in `details`"),
+  "401": error("Missing or invalid token"),
+};
+
+export const openApiDocument = {
+  openapi: "3.1.0",
+  info: {
+    title: "Edge matcher",
+    version: "1",
+    description:
+      "Pairs people for practice interviews by difficulty and topic. The WebSocket protocol at `/parties/bucket/{difficulty}.{topic}` is the primary path; this HTTP API serves clients without a socket.",
+  },
+  servers: [{ url: "/api/v1/matching" }],
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+    schemas: { Error: output(errorAnswer), Request: output(requestView) },
+  },
+  paths: {
+    "/request": {
+      post: {
+        summary: "Join a bucket's queue",
+        security: auth,
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: input(createRequestBody) } },
+        },
+        responses: {
+          "201": json({ $ref: "#/components/schemas/Request" }, "Created and queued (or matched at once)"),
+          "200": json({ $ref: "#/components/schemas/Request" }, "You already wait in this bucket"),
+          ...common,
+          "409": error("`already_queued`: you wait in another bucket"),
+          "413": error("Body over 16 KB"),
+          "415": error("Body is not JSON"),
+          "429": error("Too many joins; see `Retry-After`"),
+          "503": error("Maintenance"),
+        },
+      },
+    },
+    "/request/{id}": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      get: {
+        summary: "Your request, with its match",
+        security: auth,
+        responses: {
+          "200": json({ $ref: "#/components/schemas/Request" }, "The request"),
+          ...common,
+          "404": error("Unknown, or not yours"),
+        },
+      },
+      delete: {
+        summary: "Cancel your request",
+        security: auth,
+        responses: {
+          "200": json(output(cancelledAnswer), "Cancelled"),
+          ...common,
+          "404": error("Unknown, or not yours"),
+          "409": error("Already confirmed or timed out"),
+        },
+      },
+    },
+    "/me/request": {
+      get: {
+        summary: "Your live request",
+        security: auth,
+        responses: {
+          "200": json({ $ref: "#/components/schemas/Request" }, "The live request"),
+          ...common,
+          "404": error("None"),
+        },
+      },
+    },
+    "/confirm": {
+      post: {
+        summary: "Confirm (or decline with `confirmed: false`) a proposed match",
+        security: auth,
+        requestBody: { required: true, content: { "application/json": { schema: input(confirmBody) } } },
+        responses: {
+          "200": json(output(confirmedAnswer), "Both confirmed"),
+          "202": json(output(waitingAnswer), "Waiting for the partner"),
+          ...common,
+          "404": error("Unknown match, or not yours"),
+          "409": error("The match is no longer pending"),
+          "410": error("The confirmation window is over"),
+        },
+      },
+    },
+    "/queues/{difficulty}/{topic}": {
+      parameters: [
+        {
+          name: "difficulty",
+          in: "path",
+          required: true,
+          schema: { type: "string", enum: ["easy", "medium", "hard"] },
+        },
+        { name: "topic", in: "path", required: true, schema: { type: "string" } },
+      ],
+      get: {
+        summary: "Live figures for one bucket",
+        security: auth,
+        responses: { "200": json(output(queueFigures), "Figures"), ...common },
+      },
+    },
+    "/health": {
+      get: {
+        summary: "Liveness with a database round trip",
+        responses: {
+          "200": json(output(healthAnswer), "Up"),
+          "503": json(output(healthAnswer), "Database unreachable"),
+        },
+      },
+    },
+  },
+};
+
+export const apiDocs = new Hono<AppEnv>()
+  .get("/api/v1/matching/openapi.json", (c) => c.json(openApiDocument))
+  .get("/docs", (c) => c.html(docsPage));

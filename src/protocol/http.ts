@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { difficultySchema, matchIdSchema, requestIdSchema, topicSchema } from "./values.ts";
+
+/**
+ * The HTTP API's bodies and answers, compatible with the PeerPrep service in seed 000. Routes
+ * validate with these, the OpenAPI document is generated from them, and tests parse with them.
+ */
+
+const iso = z.iso.datetime();
+
+export const createRequestBody = z.object({ difficulty: difficultySchema, topic: topicSchema });
+
+export const confirmBody = z.object({ match_id: matchIdSchema, confirmed: z.boolean() });
+
+export const requestStatusSchema = z.enum(["PENDING", "MATCHED", "CONFIRMED", "CANCELLED", "TIMED_OUT"]);
+
+export const requestMatchView = z.object({
+  id: z.string(),
+  partnerId: z.string(),
+  status: z.enum(["proposed", "confirmed", "cancelled"]),
+  confirmBy: iso,
+  youConfirmed: z.boolean(),
+  partnerConfirmed: z.boolean(),
+  reason: z.string().nullable(),
+  questionId: z.string().nullable(),
+  collaborationSessionId: z.string().nullable(),
+});
+
+export const requestView = z.object({
+  id: z.string(),
+  userId: z.string(),
+  difficulty: difficultySchema,
+  topic: z.string(),
+  status: requestStatusSchema,
+  /** 1-based place in the queue while PENDING, else null. */
+  position: z.number().int().min(1).nullable(),
+  createdAt: iso,
+  expiresAt: iso,
+  endedAt: iso.nullable(),
+  outcome: z.string().nullable(),
+  match: requestMatchView.nullable(),
+});
+export type RequestView = z.infer<typeof requestView>;
+
+export const confirmedAnswer = z.object({
+  match_id: z.string(),
+  partner_id: z.string(),
+  question_id: z.string().nullable(),
+  collaboration_session_id: z.string().nullable(),
+});
+export const waitingAnswer = z.object({ detail: z.string() });
+export const cancelledAnswer = z.object({ message: z.string() });
+
+export const queueFigures = z.object({
+  difficulty: difficultySchema,
+  topic: z.string(),
+  waiting: z.number().int().min(0),
+  p50WaitMs: z.number().int().nullable(),
+  p90WaitMs: z.number().int().nullable(),
+  matchedLastHour: z.number().int().min(0),
+});
+export type QueueFigures = z.infer<typeof queueFigures>;
+
+export const healthAnswer = z.object({
+  status: z.enum(["ok", "degraded"]),
+  db: z.enum(["up", "down"]),
+  version: z.string(),
+});
+
+export const errorAnswer = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()).optional() }),
+});
+
+export const requestIdParam = requestIdSchema;
+export const matchIdParam = matchIdSchema;

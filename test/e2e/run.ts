@@ -1,0 +1,400 @@
+/**
+ * `npm run test:e2e`: the demo page in a real browser against a real `npm start`.
+ *
+ * Starts `npm start` on a free port with a throwaway data dir and short timeouts, waits for
+ * health, then drives headless Chromium (playwright-core + /usr/bin/chromium, never a
+ * downloaded browser) through: (a) two users match and both confirm, (b) a lone user times out,
+ * (c) a decline sends the partner back to the queue. Screenshots go to test-results/e2e/.
+ * Every wait is bounded; the server's process group is stopped at the end, even on failure.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const OUT = join(ROOT, "test-results", "e2e");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const MATCH_TIMEOUT_SECONDS = 8;
+const CONFIRM_TIMEOUT_SECONDS = 15;
+const READY_TIMEOUT_MS = 180_000;
+const SCENARIO_TIMEOUT_MS = 90_000;
+const STEP_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 15_000;
+
+const run = Math.random().toString(36).slice(2, 8);
+const results: Array<{ name: string; ok: boolean; error?: string; ms: number }> = [];
+let server: ChildProcess | undefined;
+let serverPids: number[] = [];
+let browser: Browser | undefined;
+
+function log(line: string): void {
+  console.log(line);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- the server ------------------------------------------------------------------------------
+
+/** Every live process under `root` (npm, start.ts, wrangler, workerd…). */
+function descendantsOf(root: number): number[] {
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/).map(Number));
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const [pid, ppid] of rows) {
+      if (ppid === parent && pid !== undefined) {
+        found.push(pid);
+        queue.push(pid);
+      }
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startServer(port: number, dataDir: string): Promise<string> {
+  const logFile = createWriteStream(join(OUT, "server.log"));
+  let tail = "";
+  const child = spawn("npm", ["start"], {
+    cwd: ROOT,
+    detached: true, // its own process group, so one signal reaches npm and start.ts
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      PORT: String(port),
+      LOCAL_DATA_DIR: dataDir,
+      MATCH_TIMEOUT_SECONDS: String(MATCH_TIMEOUT_SECONDS),
+      CONFIRM_TIMEOUT_SECONDS: String(CONFIRM_TIMEOUT_SECONDS),
+      WRANGLER_SEND_METRICS: "false",
+    },
+  });
+  server = child;
+  const keep = (chunk: Buffer) => {
+    logFile.write(chunk);
+    tail = (tail + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`npm start exited early (${child.exitCode}):\n${tail}`);
+    try {
+      const res = await fetch(`${base}/api/v1/matching/health`, { signal: AbortSignal.timeout(3000) });
+      if (res.status === 200) {
+        serverPids = descendantsOf(child.pid ?? -1);
+        return base;
+      }
+    } catch {
+      // not up yet
+    }
+    await sleep(500);
+  }
+  throw new Error(`health did not answer 200 within ${READY_TIMEOUT_MS} ms:\n${tail}`);
+}
+
+/** SIGTERM the whole group (start.ts then stops wrangler's own group); SIGKILL what is left. */
+async function stopServer(): Promise<void> {
+  const child = server;
+  if (!child?.pid) return;
+  server = undefined;
+  const pids = [...new Set([...serverPids, ...descendantsOf(child.pid)])];
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (Date.now() < deadline && [child.pid, ...pids].some(alive)) await sleep(200);
+  const left = [child.pid, ...pids].filter(alive);
+  if (left.length > 0) {
+    log(`! server processes still running after ${STOP_GRACE_MS} ms; killing ${left.join(", ")}`);
+    for (const pid of left) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}
+
+// ---- the page ------------------------------------------------------------------------------
+
+type User = { name: string; context: BrowserContext; page: Page };
+
+async function openUser(
+  base: string,
+  name: string,
+  viewport = { width: 900, height: 760 },
+  shots?: string,
+): Promise<User> {
+  if (!browser) throw new Error("no browser");
+  const context = await browser.newContext({ viewport, reducedMotion: "reduce" });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const page = await context.newPage();
+  page.on("pageerror", (error) => log(`  [${name}] page error: ${error.message}`));
+  page.on("response", (res) => {
+    // The popular-topics endpoint may not exist; the page falls back to its default list.
+    if (res.status() >= 400 && !res.url().endsWith("/topics/popular"))
+      log(`  [${name}] ${res.status()} for ${res.request().method()} ${res.url()}`);
+  });
+  await page.goto(base, { timeout: STEP_TIMEOUT_MS });
+  await screen(page, "signin");
+  // Keyboard sign-in: the name field is labelled, Enter submits.
+  await page.getByLabel("Your name").fill(name);
+  if (shots) await page.screenshot({ path: join(OUT, `${shots}-signin.png`), fullPage: true });
+  await page.getByLabel("Your name").press("Enter");
+  await screen(page, "join");
+  if (shots) await page.screenshot({ path: join(OUT, `${shots}-join.png`), fullPage: true });
+  return { name, context, page };
+}
+
+async function screen(page: Page, name: string, timeout = STEP_TIMEOUT_MS): Promise<void> {
+  await page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
+}
+
+async function joinBucket(user: User, difficulty: string, topic: string): Promise<void> {
+  await user.page.getByLabel("Difficulty").selectOption(difficulty);
+  await user.page.getByLabel("Topic").fill(topic);
+  await user.page.getByRole("button", { name: "Find a partner" }).click();
+  // Wait for the server's `queued` frame (position filled in), or a partner found at once.
+  await user.page.waitForFunction(
+    () =>
+      document.body.dataset.screen === "found" ||
+      (document.body.dataset.screen === "queued" &&
+        /^\d+$/.test(document.getElementById("q-position")?.textContent ?? "")),
+    null,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).textContent({ timeout: STEP_TIMEOUT_MS }))?.trim() ?? "";
+}
+
+function expectThat(condition: boolean, message: string): void {
+  if (!condition) throw new Error(message);
+}
+
+async function shot(user: User, file: string): Promise<void> {
+  await user.page.screenshot({ path: join(OUT, file), fullPage: true, timeout: STEP_TIMEOUT_MS });
+}
+
+async function scenario(name: string, body: (users: User[]) => Promise<void>): Promise<void> {
+  const started = Date.now();
+  const users: User[] = [];
+  try {
+    await withTimeout(name, SCENARIO_TIMEOUT_MS, body(users));
+    results.push({ name, ok: true, ms: Date.now() - started });
+    log(`✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    results.push({ name, ok: false, error: message, ms: Date.now() - started });
+    log(`✗ ${name}\n    ${message.split("\n").join("\n    ")}`);
+    for (const u of users) {
+      await u.page
+        .screenshot({
+          path: join(OUT, `FAILED-${name.replace(/\W+/g, "-")}-${u.name}.png`),
+          fullPage: true,
+          timeout: 5000,
+        })
+        .catch(() => undefined);
+    }
+  } finally {
+    for (const u of users) await u.context.close().catch(() => undefined);
+  }
+}
+
+async function main(): Promise<number> {
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-e2e-"));
+  const stopOnSignal = () => {
+    void stopServer().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", stopOnSignal);
+  process.once("SIGTERM", stopOnSignal);
+  try {
+    const port = await freePort();
+    log(`▸ npm start on :${port} (data ${dataDir}, MATCH_TIMEOUT_SECONDS=${MATCH_TIMEOUT_SECONDS})`);
+    const base = await startServer(port, dataDir);
+    log(`▸ healthy at ${base}; launching ${CHROMIUM}`);
+    browser = await withTimeout(
+      "chromium launch",
+      30_000,
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--no-first-run",
+          "--disable-quic",
+        ],
+      }),
+    );
+
+    await scenario("two users match, both confirm, both see the ready screen", async (users) => {
+      const topic = `e2e-pair-${run}`;
+      const alice = await openUser(base, `alice-${run}`, undefined, "a0-alice");
+      users.push(alice);
+      const bob = await openUser(base, `bob-${run}`, { width: 375, height: 700 }, "a0-bob-375x700");
+      users.push(bob);
+      await joinBucket(alice, "easy", topic);
+      expectThat((await text(alice.page, "#q-position")) === "1", "alice should be first in the queue");
+      await shot(alice, "a1-alice-queued.png");
+      await joinBucket(bob, "Easy", topic);
+      await screen(alice.page, "found");
+      await screen(bob.page, "found");
+      expectThat((await text(alice.page, "#f-partner")) === bob.name, "alice should see bob as partner");
+      expectThat((await text(bob.page, "#f-partner")) === alice.name, "bob should see alice as partner");
+      await shot(bob, "a2-bob-found-375x700.png");
+      // Alice confirms with the keyboard: focus moved to the heading, Tab reaches Confirm, Enter.
+      await alice.page.keyboard.press("Tab");
+      const focused = await alice.page.evaluate(() => document.activeElement?.id ?? "");
+      expectThat(focused === "confirm", `Tab from the heading should reach Confirm, got #${focused}`);
+      await shot(alice, "a2-alice-found-confirm-focused.png");
+      await alice.page.keyboard.press("Enter");
+      await bob.page.waitForFunction(
+        () => /partner confirmed/i.test(document.getElementById("f-state")?.textContent ?? ""),
+        null,
+        {
+          timeout: STEP_TIMEOUT_MS,
+        },
+      );
+      await shot(bob, "a3-bob-partner-confirmed-375x700.png");
+      await bob.page.getByRole("button", { name: "Confirm" }).click();
+      await screen(alice.page, "ready");
+      await screen(bob.page, "ready");
+      for (const [u, partner] of [
+        [alice, bob.name],
+        [bob, alice.name],
+      ] as const) {
+        expectThat(
+          (await text(u.page, "#r-partner")) === partner,
+          `${u.name} should be matched with ${partner}`,
+        );
+        expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
+        expectThat(
+          /Matched with/.test(await text(u.page, "#status")),
+          `${u.name}'s live region should announce the match`,
+        );
+      }
+      expectThat(
+        (await text(alice.page, "#r-match")) === (await text(bob.page, "#r-match")),
+        "same match id",
+      );
+      await shot(alice, "a4-alice-ready.png");
+      await shot(bob, "a5-bob-ready-375x700.png");
+    });
+
+    await scenario("a lone user sees the queue timeout and can rejoin", async (users) => {
+      const carol = await openUser(base, `carol-${run}`);
+      users.push(carol);
+      await joinBucket(carol, "medium", `e2e-lonely-${run}`);
+      await shot(carol, "b1-carol-queued.png");
+      await screen(carol.page, "ended", (MATCH_TIMEOUT_SECONDS + 10) * 1000);
+      const message = await text(carol.page, "#ended-message");
+      expectThat(/No partner was found/.test(message), `timeout message expected, got "${message}"`);
+      await shot(carol, "b2-carol-timeout.png");
+      await carol.page.getByRole("button", { name: "Join again" }).click();
+      await screen(carol.page, "queued");
+      await carol.page.getByRole("button", { name: "Leave the queue" }).click();
+      await screen(carol.page, "ended");
+      expectThat(/left the queue/.test(await text(carol.page, "#ended-message")), "leave should say so");
+    });
+
+    await scenario("a decline sends the partner back to the queue", async (users) => {
+      const topic = `e2e-decline-${run}`;
+      const dave = await openUser(base, `dave-${run}`);
+      users.push(dave);
+      const erin = await openUser(base, `erin-${run}`);
+      users.push(erin);
+      await joinBucket(dave, "hard", topic);
+      await joinBucket(erin, "hard", topic);
+      await screen(dave.page, "found");
+      await screen(erin.page, "found");
+      await erin.page.getByRole("button", { name: "Decline" }).click();
+      await screen(erin.page, "ended");
+      expectThat(
+        /You declined/.test(await text(erin.page, "#ended-message")),
+        "erin should see she declined",
+      );
+      await screen(dave.page, "queued");
+      const notice = await text(dave.page, "#queued-notice");
+      expectThat(
+        /partner declined/i.test(notice),
+        `dave should be told his partner declined, got "${notice}"`,
+      );
+      expectThat((await text(dave.page, "#q-position")) === "1", "dave keeps the head of the queue");
+      await shot(dave, "c1-dave-requeued.png");
+      await shot(erin, "c2-erin-declined.png");
+    });
+  } catch (error) {
+    results.push({
+      name: "setup",
+      ok: false,
+      error: error instanceof Error ? error.message : String(error),
+      ms: 0,
+    });
+    log(`✗ setup: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await stopServer();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  log(`screenshots and server.log in ${OUT}`);
+  log(`${passed} passed, ${failed} failed`);
+  return failed > 0 || passed === 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

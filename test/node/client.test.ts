@@ -1,0 +1,246 @@
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { WebSocketServer, type WebSocket as WsSocket } from "ws";
+import { MatchClient, type MatchClientEvent, type MatchClientEvents } from "../../src/client/index.ts";
+import type { ServerFrame } from "../../src/protocol/frames.ts";
+
+/**
+ * The SDK against a small fake bucket server (`ws`) that speaks the protocol: typed events,
+ * the frames the SDK sends, token refresh on reconnect, and no reconnect after terminal outcomes.
+ */
+
+type Connection = { socket: WsSocket; url: URL; received: unknown[] };
+
+class FakeBucketServer {
+  readonly connections: Connection[] = [];
+  #server!: WebSocketServer;
+  #waiters: Array<() => void> = [];
+
+  async start(): Promise<string> {
+    this.#server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve) => this.#server.once("listening", () => resolve()));
+    this.#server.on("connection", (socket, request) => {
+      const connection: Connection = { socket, url: new URL(request.url ?? "/", "http://x"), received: [] };
+      socket.on("message", (data) => {
+        connection.received.push(JSON.parse(String(data)));
+        this.#wake();
+      });
+      this.connections.push(connection);
+      this.#wake();
+    });
+    return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  #wake() {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async until<T>(check: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value !== undefined) return value;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 50));
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  connection(n: number): Promise<Connection> {
+    return this.until(() => this.connections[n], `connection #${n + 1}`);
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.connections) c.socket.terminate();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const send = (c: Connection, frame: ServerFrame) => c.socket.send(JSON.stringify(frame));
+const MATCH_ID = "mat_0123456789abcdef";
+const queued = (position = 1): ServerFrame => ({
+  type: "queued",
+  requestId: "req_0123456789abcdef",
+  difficulty: "easy",
+  topic: "arrays",
+  position,
+  waiting: 1,
+  estimatedWaitMs: null,
+  expiresAt: new Date(Date.now() + 60_000).toISOString(),
+});
+const matchFound: ServerFrame = {
+  type: "match_found",
+  matchId: MATCH_ID,
+  partnerId: "bob",
+  difficulty: "easy",
+  topic: "arrays",
+  confirmBy: new Date(Date.now() + 20_000).toISOString(),
+};
+
+let server: FakeBucketServer;
+let host: string;
+let tokens: number;
+const clients: MatchClient[] = [];
+
+function newClient(): MatchClient {
+  const client = new MatchClient({
+    host,
+    getToken: async () => `token-${++tokens}`,
+    minReconnectionDelay: 50,
+    maxReconnectionDelay: 100,
+  });
+  clients.push(client);
+  return client;
+}
+
+/** Collects one event type in order. */
+function collect<K extends MatchClientEvent>(client: MatchClient, type: K): Array<MatchClientEvents[K]> {
+  const events: Array<MatchClientEvents[K]> = [];
+  client.on(type, (e) => events.push(e));
+  return events;
+}
+
+beforeEach(async () => {
+  server = new FakeBucketServer();
+  host = await server.start();
+  tokens = 0;
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server.stop();
+});
+
+describe("MatchClient", () => {
+  it("opens /parties/bucket/{room} with a token, canonicalising the bucket", async () => {
+    const client = newClient();
+    expect(client.join({ difficulty: "Easy", topic: "Dynamic Programming" })).toEqual({
+      difficulty: "easy",
+      topic: "dynamic-programming",
+    });
+    const c = await server.connection(0);
+    expect(c.url.pathname).toBe("/parties/bucket/easy.dynamic-programming");
+    expect(c.url.searchParams.get("token")).toBe("token-1");
+  });
+
+  it("rejects an invalid bucket before connecting", () => {
+    expect(() => newClient().join({ difficulty: "extreme", topic: "arrays" })).toThrow();
+    expect(() => newClient().join({ difficulty: "easy", topic: "a/b" })).toThrow();
+  });
+
+  it("emits typed frames, and confirm/decline carry the current match id", async () => {
+    const client = newClient();
+    const seen: string[] = [];
+    client.on("queued", (f) => seen.push(`queued ${f.position}`));
+    client.on("match_found", (f) => seen.push(`found ${f.partnerId}`));
+    client.on("partner_confirmed", (f) => seen.push(`partner ${f.matchId}`));
+    const invalid = collect(client, "invalid_frame");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const c = await server.connection(0);
+    expect(() => client.confirm()).toThrow(/no match/);
+    send(c, queued(2));
+    c.socket.send(JSON.stringify({ type: "queued", position: "first" }));
+    send(c, matchFound);
+    send(c, { type: "partner_confirmed", matchId: MATCH_ID });
+    await server.until(() => (seen.length === 3 ? true : undefined), "three events");
+    expect(seen).toEqual(["queued 2", "found bob", `partner ${MATCH_ID}`]);
+    expect(invalid).toHaveLength(1);
+    expect(client.matchId).toBe(MATCH_ID);
+    client.confirm();
+    client.status();
+    await server.until(() => (c.received.length === 2 ? true : undefined), "two frames");
+    expect(c.received).toEqual([{ type: "confirm", matchId: MATCH_ID }, { type: "status" }]);
+  });
+
+  it("reconnects with a fresh token after a dropped connection", async () => {
+    const client = newClient();
+    const opens = collect(client, "open");
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const first = await server.connection(0);
+    await server.until(() => opens[0], "open");
+    first.socket.terminate();
+    const second = await server.connection(1);
+    expect(second.url.searchParams.get("token")).toBe("token-2");
+    await server.until(() => opens[1], "second open");
+    expect(opens.map((o) => o.resumed)).toEqual([false, true]);
+    expect(closes[0]?.willReconnect).toBe(true);
+    expect(client.active).toBe(true);
+  });
+
+  it.each([
+    [
+      "match_ready",
+      {
+        type: "match_ready",
+        matchId: MATCH_ID,
+        partnerId: "bob",
+        difficulty: "easy",
+        topic: "arrays",
+        questionId: null,
+        collaborationSessionId: null,
+      },
+      1000,
+    ],
+    ["timeout", { type: "timeout", requestId: "req_0123456789abcdef" }, 4008],
+    ["cancelled", { type: "cancelled", requestId: "req_0123456789abcdef" }, 1000],
+    ["match_cancelled declined", { type: "match_cancelled", matchId: MATCH_ID, reason: "declined" }, 1000],
+  ] satisfies Array<[string, ServerFrame, number]>)(
+    "does not reconnect after %s",
+    async (_name, frame, code) => {
+      const client = newClient();
+      const closes = collect(client, "closed");
+      client.join({ difficulty: "easy", topic: "arrays" });
+      const c = await server.connection(0);
+      send(c, frame);
+      c.socket.close(code, "done");
+      await server.until(() => closes[0], "close");
+      expect(closes[0]).toMatchObject({ code, willReconnect: false });
+      await sleep(400);
+      expect(server.connections).toHaveLength(1);
+      expect(client.active).toBe(false);
+    },
+  );
+
+  it.each([4001, 4009, 4029, 4409])("does not reconnect after close code %i", async (code) => {
+    const client = newClient();
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const c = await server.connection(0);
+    c.socket.close(code, "refused");
+    await server.until(() => closes[0], "close");
+    expect(closes[0]).toMatchObject({ code, willReconnect: false });
+    await sleep(400);
+    expect(server.connections).toHaveLength(1);
+  });
+
+  it("keeps the partner's session (and reconnects) on partner_declined; own decline ends it", async () => {
+    const client = newClient();
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const c = await server.connection(0);
+    send(c, matchFound);
+    send(c, { type: "match_cancelled", matchId: MATCH_ID, reason: "partner_declined" });
+    c.socket.close(1011, "restart");
+    const again = await server.connection(1);
+    expect(closes[0]?.willReconnect).toBe(true);
+    send(again, matchFound);
+    await server.until(() => client.matchId, "match id");
+    client.decline();
+    await server.until(() => (again.received.length ? true : undefined), "decline frame");
+    expect(again.received).toEqual([{ type: "decline", matchId: MATCH_ID }]);
+    // Even without the server's answer, the socket closing now ends the session.
+    again.socket.close(1011, "bye");
+    await server.until(() => closes[1], "second close");
+    expect(closes[1]?.willReconnect).toBe(false);
+    await sleep(400);
+    expect(server.connections).toHaveLength(2);
+  });
+});
