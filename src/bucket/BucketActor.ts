@@ -1,10 +1,13 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
 import { type Config, configFromEnv } from "../config.ts";
+import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
-import { type BucketState, restoreBucketState } from "../matching/state.ts";
+import type { BucketState } from "../matching/state.ts";
+import { restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
-import type { Clock, Settings } from "../matching/types.ts";
+import type { Clock, Match, Settings } from "../matching/types.ts";
+import { setUpSession } from "../orchestration/setUpSession.ts";
 import {
   CloseCode,
   clientFrameSchema,
@@ -14,6 +17,7 @@ import {
 } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
+import { deliverRecords } from "../records/deliverRecords.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
@@ -49,6 +53,11 @@ export class BucketActor extends Server<Env> {
    * scanning sockets: a join only lowers it, and the full scan happens when it fires.
    */
   #tokenExpiryAt: number | null;
+  /** When the outbox should next be delivered to Postgres; null when it is empty. */
+  #deliverAt: number | null = null;
+  /** Consecutive failed deliveries, for backoff. */
+  #deliveryFailures = 0;
+  #delivering = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -68,10 +77,14 @@ export class BucketActor extends Server<Env> {
     this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
+    if (this.#storage.outboxSize() > 0) this.#deliverAt = Date.now();
     ctx.blockConcurrencyWhile(async () => {
       this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
     });
+    // A setup that was under way when the actor was evicted is asked for again; the services
+    // get the same idempotency keys, so they create one session, not two.
+    for (const m of this.#state.matches.values()) if (m.settingUp) this.#setUp(m);
   }
 
   get bucket(): Bucket {
@@ -165,7 +178,7 @@ export class BucketActor extends Server<Env> {
     this.#run(bucket.disconnect(this.#state, clock, userId).step);
   }
 
-  override onAlarm(): void {
+  override async onAlarm(): Promise<void> {
     this.#alarmAt = null;
     const clock = this.#clock();
     this.#expire(clock);
@@ -176,6 +189,7 @@ export class BucketActor extends Server<Env> {
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
     this.#reschedule();
+    if (this.#deliverAt !== null && this.#deliverAt <= clock.now) await this.#deliverOutbox();
   }
 
   // --- RPC for the router and the user registry ------------------------------------------------
@@ -342,12 +356,15 @@ export class BucketActor extends Server<Env> {
   /** Persist a Step, then perform its effects, then move the alarm to the next deadline. */
   #run(step: Step): void {
     if (!step.wroteAnything && step.effects.length === 0) return;
-    this.#storage.write(step, false);
+    const recording = this.#config.DATABASE_URL !== undefined;
+    this.#storage.write(step, recording);
+    // Let a burst of steps share one delivery: a short wait turns many facts into one batch.
+    if (recording && step.wroteAnything) this.#deliverAt ??= Date.now() + DELIVERY_BATCH_WAIT_MS;
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
         for (const c of this.getConnections(effect.userId)) c.close(effect.code, effect.reason);
-      }
+      } else this.#setUp(effect.match);
     }
     for (const r of step.requests.values()) {
       if (r.endedAt === null) continue;
@@ -358,6 +375,58 @@ export class BucketActor extends Server<Env> {
         .catch(() => {});
     }
     if (step.wroteAnything) this.#reschedule();
+  }
+
+  /**
+   * Drain the outbox to Postgres in seq order, a batch at a time. Matching never waits for
+   * this: it runs from the alarm, and a failure only backs off and tries again later. Entries
+   * leave the outbox only once their batch is committed, and the writes are idempotent, so a
+   * crash between the two replays harmlessly.
+   */
+  async #deliverOutbox(): Promise<void> {
+    const url = this.#config.DATABASE_URL;
+    if (this.#delivering || !url) return;
+    this.#delivering = true;
+    this.#deliverAt = null;
+    try {
+      for (;;) {
+        const batch = this.#storage.outboxBatch(OUTBOX_BATCH_SIZE);
+        if (batch.length === 0) break;
+        await withDatabase(url, this.#config.NEON_WS_PROXY, (db) => deliverRecords(db, this.bucket, batch));
+        this.#storage.dropOutboxThrough(batch.at(-1)!.seq);
+        this.#deliveryFailures = 0;
+      }
+    } catch (e) {
+      this.#deliveryFailures++;
+      const backoff = Math.min(
+        DELIVERY_MAX_BACKOFF_MS,
+        DELIVERY_FIRST_BACKOFF_MS * 2 ** (this.#deliveryFailures - 1),
+      );
+      this.#deliverAt = Date.now() + backoff * (0.75 + Math.random() / 2);
+      console.warn(
+        `outbox delivery failed (${this.#deliveryFailures}x), retrying in ~${backoff} ms: ${describe(e)}`,
+      );
+    } finally {
+      this.#delivering = false;
+      // Steps that ran while we were writing may have added entries.
+      if (this.#deliverAt === null && this.#storage.outboxSize() > 0) this.#deliverAt = Date.now();
+      this.#reschedule();
+    }
+  }
+
+  /** Ask the question and collaboration services for a match both sides confirmed. */
+  #setUp(match: Match): void {
+    const config = this.#config;
+    setUpSession(
+      { questionServiceUrl: config.QUESTION_SERVICE_URL, collabServiceUrl: config.COLLAB_SERVICE_URL },
+      { difficulty: this.bucket.difficulty, topic: this.bucket.topic, users: match.users, matchId: match.id },
+    ).then(
+      (ids) => this.#run(bucket.setupSucceeded(this.#state, this.#clock(), match.id, ids).step),
+      (e) => {
+        console.warn(`session setup failed for ${match.id}: ${describe(e)}`);
+        this.#run(bucket.setupFailed(this.#state, this.#clock(), match.id).step);
+      },
+    );
   }
 
   #sendTo(userId: string, frame: ServerFrame): void {
@@ -386,7 +455,12 @@ export class BucketActor extends Server<Env> {
   }
 
   #reschedule(): void {
-    const candidates = [bucket.nextDeadline(this.#state), this.#pruneAt, this.#tokenExpiryAt];
+    const candidates = [
+      bucket.nextDeadline(this.#state),
+      this.#pruneAt,
+      this.#tokenExpiryAt,
+      this.#deliverAt,
+    ];
     let next: number | null = null;
     for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
     if (next === this.#alarmAt) return;
@@ -394,6 +468,19 @@ export class BucketActor extends Server<Env> {
     if (next === null) void this.ctx.storage.deleteAlarm();
     else void this.ctx.storage.setAlarm(next);
   }
+}
+
+/** How long a new outbox entry waits for company before delivery starts. */
+const DELIVERY_BATCH_WAIT_MS = 100;
+const OUTBOX_BATCH_SIZE = 500;
+const DELIVERY_FIRST_BACKOFF_MS = 1_000;
+const DELIVERY_MAX_BACKOFF_MS = 60_000;
+
+/** A readable line for logs; the Neon driver rejects with ErrorEvents, which print as [object]. */
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  const message = (e as { message?: unknown } | null)?.message;
+  return typeof message === "string" && message ? message : String(e);
 }
 
 function refusal(status: Refusal["status"], code: string, message: string): Refusal {

@@ -1,5 +1,6 @@
 import type { Step } from "../matching/step.ts";
 import type { Match, MatchRequest } from "../matching/types.ts";
+import type { OutboxEntry } from "../records/deliverRecords.ts";
 
 /**
  * The bucket actor's SQLite tables. Rows are the core's records as JSON plus the columns we
@@ -80,6 +81,21 @@ export class BucketStorage {
         if (recordOutbox) this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('request', ?)", body);
       }
     });
+  }
+
+  outboxSize(): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").toArray()[0]?.n ?? 0;
+  }
+
+  /** The oldest entries, in the order their facts happened. */
+  outboxBatch(limit: number): OutboxEntry[] {
+    return this.#sql
+      .exec<OutboxEntry>("SELECT seq, kind, body FROM outbox ORDER BY seq LIMIT ?", limit)
+      .toArray();
+  }
+
+  dropOutboxThrough(seq: number): void {
+    this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", seq);
   }
 
   findRequest(id: string): MatchRequest | undefined {

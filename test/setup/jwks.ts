@@ -25,10 +25,3 @@ export default async function setup(project: TestProject) {
   project.provide("jwksPrivateJwk", JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: "ES256" }));
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 }
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    jwksUrl: string;
-    jwksPrivateJwk: string;
-  }
-}

@@ -1,28 +1,20 @@
 import { evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_CLIENT_FRAME_BYTES } from "../../src/protocol/frames.ts";
-import { advanceAndRunAlarm, bucketStub, openSocket, tokenFor, uniqueRoom, userIn } from "./socketClient.ts";
+import {
+  advanceAndRunAlarm,
+  bucketStub,
+  join,
+  matchedPair,
+  openSocket,
+  tokenFor,
+  uniqueRoom,
+  userIn,
+} from "./socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
 });
-
-/** Join and read the `queued` frame every join starts with. */
-async function join(room: string, userId: string) {
-  const socket = await openSocket(room, userId);
-  const queued = await socket.next("queued");
-  return { socket, queued };
-}
-
-/** Two users join in turn and are matched; returns both sockets and the match id. */
-async function matchedPair(room: string, a = "alice", b = "bob") {
-  const first = await join(room, a);
-  const second = await join(room, b);
-  const fa = await first.socket.next("match_found");
-  const fb = await second.socket.next("match_found");
-  expect(fa.matchId).toBe(fb.matchId);
-  return { a: first.socket, b: second.socket, matchId: fa.matchId, requestA: first.queued.requestId };
-}
 
 describe("joining and pairing", () => {
   it("queues the first user with their position, bucket and deadline", async () => {

@@ -1,4 +1,5 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
+import { expect } from "vitest";
 import { mintDevToken } from "../../src/auth/devToken.ts";
 import { type ServerFrame, type ServerFrameOf, serverFrameSchema } from "../../src/protocol/frames.ts";
 import { TEST_JWT_SECRET } from "../testSecret.ts";
@@ -120,4 +121,21 @@ export async function advanceAndRunAlarm(
 
 export function bucketStub(room: string) {
   return env.Bucket.get(env.Bucket.idFromName(room));
+}
+
+/** Join and read the `queued` frame every join starts with. */
+export async function join(room: string, userId: string) {
+  const socket = await openSocket(room, userId);
+  const queued = await socket.next("queued");
+  return { socket, queued };
+}
+
+/** Two users join in turn and are matched; returns both sockets and the match id. */
+export async function matchedPair(room: string, a = "alice", b = "bob") {
+  const first = await join(room, a);
+  const second = await join(room, b);
+  const fa = await first.socket.next("match_found");
+  const fb = await second.socket.next("match_found");
+  expect(fa.matchId).toBe(fb.matchId);
+  return { a: first.socket, b: second.socket, matchId: fa.matchId, requestA: first.queued.requestId };
 }
