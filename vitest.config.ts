@@ -1,39 +1,57 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { TEST_JWT_SECRET } from "./test/testSecret.ts";
+
+/**
+ * The Worker and its Durable Objects, running in workerd exactly as deployed, with settings on
+ * top of wrangler.toml. Each project is one Worker configuration; a test that needs different
+ * settings for the actors (which read them at construction) gets its own project.
+ */
+function workersProject(
+  name: string,
+  include: string[],
+  settings: (inject: <T>(key: string) => T) => Record<string, string> = () => ({}),
+): TestProjectInlineConfiguration {
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            JWT_SECRET: TEST_JWT_SECRET,
+            DATABASE_URL: inject<string>("databaseUrl"),
+            NEON_WS_PROXY: inject<string>("wsProxy"),
+            JWKS_URL: inject<string>("jwksUrl"),
+            VERSION: "test",
+            ...settings(inject),
+          },
+        },
+      })),
+    ],
+    test: {
+      name,
+      // One file at a time: a file may take the shared database away (outbox tests), and two
+      // workerd test isolates would only fight over two cores anyway.
+      fileParallelism: false,
+      include,
+      testTimeout: 20_000,
+      hookTimeout: 30_000,
+    },
+  };
+}
 
 export default defineConfig({
   test: {
-    // At the root, not in the Workers project: there Vite resolves packages with worker/browser
-    // conditions, and the database and bridge are Node programs.
+    // At the root, not in a Workers project: there Vite resolves packages with worker/browser
+    // conditions, and the database, bridge and stand-in services are Node programs.
     globalSetup: ["test/setup/database.ts", "test/setup/jwks.ts", "test/setup/standInServices.ts"],
     projects: [
-      {
-        // The Worker and its Durable Objects, running in workerd exactly as deployed.
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                JWT_SECRET: TEST_JWT_SECRET,
-                DATABASE_URL: inject<string>("databaseUrl"),
-                NEON_WS_PROXY: inject<string>("wsProxy"),
-                JWKS_URL: inject<string>("jwksUrl"),
-                VERSION: "test",
-              },
-            },
-          })),
-        ],
-        test: {
-          name: "workers",
-          // One file at a time: a file may take the shared database away (outbox tests), and
-          // two workerd test isolates would only fight over two cores anyway.
-          fileParallelism: false,
-          include: ["test/worker/**/*.test.ts"],
-          testTimeout: 20_000,
-          hookTimeout: 30_000,
-        },
-      },
+      workersProject("workers", ["test/worker/**/*.test.ts"]),
+      // Actors that ask the question and collaboration services on confirm.
+      workersProject("orchestrated", ["test/orchestrated/**/*.test.ts"], (inject) => {
+        const byTopic = inject<Record<string, string>>("standInServices")["by-topic"]!;
+        return { QUESTION_SERVICE_URL: byTopic, COLLAB_SERVICE_URL: byTopic };
+      }),
       {
         test: {
           name: "node",

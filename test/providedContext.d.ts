@@ -12,6 +12,9 @@ declare module "vitest" {
     jwksUrl: string;
     jwksPrivateJwk: string;
     /** Base URLs of stand-in question/collab services by behaviour (test/setup/standInServices.ts). */
-    standInServices: Record<"good" | "failing" | "slow" | "flaky" | "rejecting" | "malformed", string>;
+    standInServices: Record<
+      "good" | "failing" | "slow" | "flaky" | "rejecting" | "malformed" | "by-topic",
+      string
+    >;
   }
 }

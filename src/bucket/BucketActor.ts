@@ -58,6 +58,10 @@ export class BucketActor extends Server<Env> {
   /** Consecutive failed deliveries, for backoff. */
   #deliveryFailures = 0;
   #delivering = false;
+  /** Matches whose setup this instance is waiting on; a new instance starts with none. */
+  readonly #setupsInFlight = new Set<string>();
+  /** While any match is being set up, wake at least this often to re-ask for lost setups. */
+  #setupCheckAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,7 +88,7 @@ export class BucketActor extends Server<Env> {
     });
     // A setup that was under way when the actor was evicted is asked for again; the services
     // get the same idempotency keys, so they create one session, not two.
-    for (const m of this.#state.matches.values()) if (m.settingUp) this.#setUp(m);
+    this.#resumeSetups();
   }
 
   get bucket(): Bucket {
@@ -188,6 +192,7 @@ export class BucketActor extends Server<Env> {
       const oldest = this.#storage.oldestEndedAt();
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
+    if (this.#setupCheckAt !== null && this.#setupCheckAt <= clock.now) this.#resumeSetups();
     this.#reschedule();
     if (this.#deliverAt !== null && this.#deliverAt <= clock.now) await this.#deliverOutbox();
   }
@@ -414,15 +419,36 @@ export class BucketActor extends Server<Env> {
     }
   }
 
-  /** Ask the question and collaboration services for a match both sides confirmed. */
+  /** Ask again for setups this instance is not waiting on, and keep the watchdog while any remain. */
+  #resumeSetups(): void {
+    let pending = false;
+    for (const m of this.#state.matches.values()) {
+      if (!m.settingUp) continue;
+      pending = true;
+      if (!this.#setupsInFlight.has(m.id)) this.#setUp(m);
+    }
+    this.#setupCheckAt = pending ? Date.now() + SETUP_WATCHDOG_MS : null;
+  }
+
+  /**
+   * Ask the question and collaboration services for a match both sides confirmed. Bounded by
+   * setUpSession's own timeouts and retries; a restart that loses the answer is covered by the
+   * watchdog alarm, which asks again.
+   */
   #setUp(match: Match): void {
     const config = this.#config;
+    this.#setupsInFlight.add(match.id);
+    this.#setupCheckAt ??= Date.now() + SETUP_WATCHDOG_MS;
     setUpSession(
       { questionServiceUrl: config.QUESTION_SERVICE_URL, collabServiceUrl: config.COLLAB_SERVICE_URL },
       { difficulty: this.bucket.difficulty, topic: this.bucket.topic, users: match.users, matchId: match.id },
     ).then(
-      (ids) => this.#run(bucket.setupSucceeded(this.#state, this.#clock(), match.id, ids).step),
+      (ids) => {
+        this.#setupsInFlight.delete(match.id);
+        this.#run(bucket.setupSucceeded(this.#state, this.#clock(), match.id, ids).step);
+      },
       (e) => {
+        this.#setupsInFlight.delete(match.id);
         console.warn(`session setup failed for ${match.id}: ${describe(e)}`);
         this.#run(bucket.setupFailed(this.#state, this.#clock(), match.id).step);
       },
@@ -473,6 +499,8 @@ export class BucketActor extends Server<Env> {
 /** How long a new outbox entry waits for company before delivery starts. */
 const DELIVERY_BATCH_WAIT_MS = 100;
 const OUTBOX_BATCH_SIZE = 500;
+/** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
+const SETUP_WATCHDOG_MS = 30_000;
 const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
 

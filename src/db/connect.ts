@@ -19,7 +19,8 @@ export function isLocalHost(hostname: string): boolean {
 export function configureNeonTransport(databaseUrl: string, wsProxy: string | undefined): void {
   const { hostname } = new URL(databaseUrl);
   if (isLocalHost(hostname)) {
-    if (!wsProxy) throw new Error("NEON_WS_PROXY must name the local bridge (host:port) to reach a local database");
+    if (!wsProxy)
+      throw new Error("NEON_WS_PROXY must name the local bridge (host:port) to reach a local database");
     neonConfig.wsProxy = (host, port) => `${wsProxy}/v1?address=${host}:${port}`;
     neonConfig.useSecureWebSocket = false;
     neonConfig.pipelineConnect = false;
@@ -38,14 +39,34 @@ export async function withDatabase<T>(
   databaseUrl: string,
   wsProxy: string | undefined,
   work: (db: Database) => Promise<T>,
+  { timeoutMs = 10_000 }: { timeoutMs?: number } = {},
 ): Promise<T> {
   configureNeonTransport(databaseUrl, wsProxy);
   const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 5_000 });
   // An idle client erroring (the server went away) must not become an unhandled rejection.
   pool.on("error", () => {});
   try {
-    return await work(drizzle({ client: pool, schema }));
+    // A server that accepts and then hangs would otherwise hold the caller forever.
+    return await withTimeout(work(drizzle({ client: pool, schema })), timeoutMs);
   } finally {
     await pool.end().catch(() => {});
+  }
+}
+
+/** Reject with `DatabaseTimeoutError` when `work` has not settled within `ms`. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+export class DatabaseTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`the database did not answer within ${ms} ms`);
+    this.name = "DatabaseTimeoutError";
   }
 }

@@ -1,10 +1,18 @@
-import { index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 
 /**
  * The durable record of every match and every request's outcome. Rows arrive from the bucket
  * actors' outboxes as idempotent upserts keyed by these ids, so a retried delivery never adds a
  * row; live state is the actors', never read back from here on the matching path.
+ *
+ * `version` is the bucket actor's outbox `seq` of the write that produced the row as stored. A row
+ * lives in exactly one bucket, whose outbox seq only grows, so it orders every version of a row:
+ * an upsert applies only when its version is newer, so a retried or late (older) delivery never
+ * moves a row backwards.
  */
+
+/** See the note above: the outbox seq of the newest version written. */
+const version = () => bigint("version", { mode: "number" }).notNull().default(0);
 
 export const matchRequests = pgTable(
   "match_requests",
@@ -21,6 +29,7 @@ export const matchRequests = pgTable(
     /** Why it ended, e.g. `confirmed`, `left`, `queue_timeout`, `confirm_timeout`. */
     outcome: text("outcome"),
     matchId: text("match_id"),
+    version: version(),
   },
   (t) => [index("match_requests_user_created_idx").on(t.userId, t.createdAt)],
 );
@@ -44,11 +53,13 @@ export const matches = pgTable(
     reason: text("reason"),
     questionId: text("question_id"),
     collaborationSessionId: text("collaboration_session_id"),
+    version: version(),
   },
   (t) => [
-    // History by user, newest first: one index per side, scanned with a union.
-    index("matches_user_a_created_idx").on(t.userA, t.createdAt),
-    index("matches_user_b_created_idx").on(t.userB, t.createdAt),
+    // History by user, newest first: one index per side, scanned with a union. `id` breaks ties
+    // in the (created_at, id) keyset the history cursor pages by, so a page is one index range.
+    index("matches_user_a_created_idx").on(t.userA, t.createdAt, t.id),
+    index("matches_user_b_created_idx").on(t.userB, t.createdAt, t.id),
     // Popular topics over a recent time window.
     index("matches_created_topic_idx").on(t.createdAt, t.topic),
   ],

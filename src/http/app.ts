@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { configFromEnv, describeProblems } from "../config.ts";
 import { ApiError, errorBody } from "./apiError.ts";
@@ -6,6 +7,7 @@ import { bucketSocket } from "./bucketSocket.ts";
 import type { AppEnv } from "./context.ts";
 import { devTokens } from "./devTokens.ts";
 import { health } from "./health.ts";
+import { history } from "./history.ts";
 import { matchRequests } from "./matchRequests.ts";
 import { apiDocs } from "./openapi.ts";
 
@@ -26,11 +28,24 @@ app.use(async (c, next) => {
   await next();
 });
 
+// Browsers may call the HTTP API only from the origins listed in CORS_ORIGINS.
+app.use("/api/*", async (c, next) => {
+  const origins = c.get("config").CORS_ORIGINS;
+  return cors({
+    origin: (origin) => (origins.includes(origin) ? origin : null),
+    allowHeaders: ["Authorization", "Content-Type"],
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+    exposeHeaders: ["Retry-After", "WWW-Authenticate"],
+    maxAge: 600,
+  })(c, next);
+});
+
 app.route("/api/v1/matching/health", health);
 app.route("/", apiDocs);
 app.route("/api/v1/matching/dev/token", devTokens);
 app.route("/parties/bucket", bucketSocket);
 app.route("/api/v1/matching", matchRequests);
+app.route("/api/v1/matching", history);
 
 app.notFound(() => {
   throw new ApiError(404, "not_found", "No such endpoint. The API lives under /api/v1/matching.");

@@ -13,22 +13,11 @@ export const health = new Hono<AppEnv>().get("/", async (c) => {
   if (!url)
     return c.json({ status: "degraded", db: "down", version, detail: "DATABASE_URL is not set" }, 503);
   try {
-    await withTimeout(
-      withDatabase(url, config.NEON_WS_PROXY, (db) => db.execute(sql`select 1`)),
-      ROUND_TRIP_TIMEOUT_MS,
-    );
+    await withDatabase(url, config.NEON_WS_PROXY, (db) => db.execute(sql`select 1`), {
+      timeoutMs: ROUND_TRIP_TIMEOUT_MS,
+    });
     return c.json({ status: "ok", db: "up", version });
   } catch {
     return c.json({ status: "degraded", db: "down", version }, 503);
   }
 });
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
-}

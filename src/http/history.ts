@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type Database, withDatabase } from "../db/connect.ts";
 import { matchIdSchema } from "../protocol/values.ts";
-import { isDatabaseUnavailable, withTimeout } from "../records/databaseErrors.ts";
+import { isDatabaseUnavailable } from "../records/databaseErrors.ts";
 import {
   decodeCursor,
   findMatchFor,
@@ -99,12 +99,24 @@ async function read<T>(c: Context<AppEnv>, work: (db: Database) => Promise<T>): 
   if (!DATABASE_URL)
     throw unavailable("The match records are not configured on this deployment (DATABASE_URL).");
   try {
-    return await withTimeout(withDatabase(DATABASE_URL, NEON_WS_PROXY, work), READ_TIMEOUT_MS);
+    return await withDatabase(DATABASE_URL, NEON_WS_PROXY, work, { timeoutMs: READ_TIMEOUT_MS });
   } catch (e) {
     if (!isDatabaseUnavailable(e)) throw e;
-    console.error("history: database unavailable", e);
+    console.error(`history: database unavailable: ${rootMessage(e)}`);
     throw unavailable("The match records are unavailable right now; please retry shortly.");
   }
+}
+
+function rootMessage(error: unknown): string {
+  let current = error;
+  for (let depth = 0; depth < 5; depth++) {
+    const cause = (current as { cause?: unknown } | null)?.cause;
+    if (cause === undefined || cause === null) break;
+    current = cause;
+  }
+  return current instanceof Error || (current !== null && typeof current === "object" && "message" in current)
+    ? String((current as { message: unknown }).message)
+    : String(current);
 }
 
 function unavailable(message: string): ApiError {

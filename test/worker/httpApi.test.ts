@@ -302,3 +302,33 @@ describe("API documents", () => {
     expect(await on.json()).toMatchObject({ token: expect.any(String) });
   });
 });
+
+describe("CORS", () => {
+  it("allows only the origins in CORS_ORIGINS", async () => {
+    const allowed = { ...env, CORS_ORIGINS: "https://app.example, https://other.example" };
+    const preflight = (origin: string) =>
+      app.request(
+        "/api/v1/matching/request",
+        {
+          method: "OPTIONS",
+          headers: {
+            Origin: origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+          },
+        },
+        allowed,
+      );
+    const ok = await preflight("https://app.example");
+    expect(ok.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example");
+    expect(ok.headers.get("Access-Control-Allow-Headers")?.toLowerCase()).toContain("authorization");
+    const no = await preflight("https://evil.example");
+    expect(no.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    const health = await app.request(
+      "/api/v1/matching/health",
+      { headers: { Origin: "https://other.example" } },
+      allowed,
+    );
+    expect(health.headers.get("Access-Control-Allow-Origin")).toBe("https://other.example");
+  });
+});
