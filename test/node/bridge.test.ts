@@ -7,7 +7,7 @@ import { startBridge } from "../../scripts/bridge.ts";
 import { type RunningDatabase, startDatabase } from "../../scripts/database.ts";
 import { useNodeWebSocket } from "../../scripts/migrate.ts";
 import { configureNeonTransport } from "../../src/db/connect.ts";
-import { canConnect, portIsFree } from "./support.ts";
+import { canConnect, portIsFree } from "../support/localProcesses.ts";
 
 const LOCAL_POSTGRES = { host: "127.0.0.1", port: 5432 };
 const localPostgresUp = await canConnect(LOCAL_POSTGRES.host, LOCAL_POSTGRES.port);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type RunningDatabase, startDatabase } from "../../scripts/database.ts";
 import { migrateDatabase, useNodeWebSocket } from "../../scripts/migrate.ts";
 import { withDatabase } from "../../src/db/connect.ts";
-import { PROJECT_ROOT } from "./support.ts";
+import { PROJECT_ROOT } from "../support/localProcesses.ts";
 
 // Booting PGlite runs initdb in WebAssembly: a few seconds each on a small machine.
 const PGLITE_TEST_TIMEOUT_MS = 30_000;

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { freePort, PROJECT_ROOT, portIsFree } from "./support.ts";
+import { freePort, PROJECT_ROOT, portIsFree } from "../support/localProcesses.ts";
 
 type Outcome = { code: number | null; stdout: string; stderr: string };
 

@@ -11,7 +11,7 @@ import {
   PROJECT_ROOT,
   portIsFree,
   waitFor,
-} from "./support.ts";
+} from "../support/localProcesses.ts";
 
 /**
  * The whole `npm start` path: embedded PGlite in a throwaway directory, migrations, wrangler dev,

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 
-/** Shared by the Node-side tests: ports, processes and bounded waits. */
+/** Shared by the Node-side tests, the browser e2e and the benchmark: ports, processes, bounded waits. */
 
 export const PROJECT_ROOT = new URL("../..", import.meta.url).pathname;
 
