@@ -42,8 +42,8 @@ export class BucketActor extends Server<Env> {
   readonly #storage: BucketStorage;
   readonly #state: BucketState;
   readonly #config: Config;
-  /** Users whose join is waiting on the registry: they count as live, so a racing claim loses. */
-  readonly #joining = new Set<string>();
+  /** Joins waiting on the registry, by user: they count as live, so a racing claim loses. */
+  readonly #joins = new Map<string, Promise<void>>();
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
   #alarmAt: number | null = null;
   /** When ended rows next become old enough to prune. */
@@ -201,7 +201,7 @@ export class BucketActor extends Server<Env> {
 
   /** Whether the user has a live request here, or is joining right now (see UserRegistry). */
   holdsLiveRequest(userId: string): boolean {
-    return this.#joining.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
+    return this.#joins.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
@@ -288,27 +288,28 @@ export class BucketActor extends Server<Env> {
 
   /**
    * Create or resume the user's request. A new one is first claimed in the user's registry (one
-   * live request across all buckets); while that call is out, the user counts as live here.
+   * live request across all buckets); while that call is out the user counts as live here, and a
+   * second join of the same user (another tab) waits for it and then resumes the same request.
    */
   async #admit(userId: string): Promise<Admission> {
-    const existing = bucket.liveRequestOf(this.#state, userId);
-    if (!existing && this.#joining.has(userId)) {
-      return refusal(409, "already_queued", "Your join is already in progress.");
-    }
+    const inFlight = this.#joins.get(userId);
+    if (inFlight) await inFlight;
     const requestId = `req_${crypto.randomUUID()}`;
-    if (!existing) {
-      this.#joining.add(userId);
+    if (!bucket.liveRequestOf(this.#state, userId)) {
+      const claim = this.#registry(userId).claim(userId, this.name, requestId);
+      const settled = claim.then(
+        () => {},
+        () => {},
+      );
+      this.#joins.set(userId, settled);
+      let result: Awaited<typeof claim>;
       try {
-        const claim = await this.#registry(userId).claim(userId, this.name, requestId);
-        if (!claim.ok) {
-          return refusal(
-            409,
-            "already_queued",
-            `You already have a live request in ${claim.room}; leave it first.`,
-          );
-        }
+        result = await claim;
       } finally {
-        this.#joining.delete(userId);
+        if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
+      }
+      if (!result.ok) {
+        return refusal(409, "already_queued", `You already have a live request in ${result.room}; leave it first.`);
       }
     }
     const clock = this.#clock();

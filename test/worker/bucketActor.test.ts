@@ -210,6 +210,21 @@ describe("sockets of one user", () => {
     expect((await b.socket.next("match_found")).partnerId).toBe(userIn(room, "alice"));
   });
 
+  it("two sockets of one user arriving together: one request, the older socket replaced, never 4409", async () => {
+    const room = uniqueRoom();
+    const [x, y] = await Promise.all([openSocket(room, "alice"), openSocket(room, "alice")]);
+    const codes = await Promise.all([x, y].map((s) => s.closed(1500).catch(() => null)));
+    expect(codes.filter((c) => c !== null)).toEqual([4009]);
+    const survivor = codes[0] === null ? x : y;
+    const replaced = codes[0] === null ? y : x;
+    expect(replaced.frames.some((f) => f.type === "error")).toBe(false);
+    survivor.send({ type: "status" });
+    const queued = survivor.frames.find((f) => f.type === "queued") ?? (await survivor.next("queued"));
+    expect(queued.type).toBe("queued");
+    const b = await join(room, "bob");
+    await b.socket.next("match_found");
+  });
+
   it("a reconnect inside the grace resumes the same request in the same place", async () => {
     const room = uniqueRoom();
     const first = await join(room, "alice");
