@@ -309,7 +309,11 @@ export class BucketActor extends Server<Env> {
         if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
       }
       if (!result.ok) {
-        return refusal(409, "already_queued", `You already have a live request in ${result.room}; leave it first.`);
+        return refusal(
+          409,
+          "already_queued",
+          `You already have a live request in ${result.room}; leave it first.`,
+        );
       }
     }
     const clock = this.#clock();

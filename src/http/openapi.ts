@@ -11,6 +11,7 @@ import {
   requestView,
   waitingAnswer,
 } from "../protocol/http.ts";
+import { matchHistorySchema, matchRecordSchema, popularTopicsSchema } from "../records/recordSchemas.ts";
 import type { AppEnv } from "./context.ts";
 import { docsPage } from "./docsPage.ts";
 
@@ -133,6 +134,54 @@ export const openApiDocument = {
         summary: "Live figures for one bucket",
         security: auth,
         responses: { "200": json(output(queueFigures), "Figures"), ...common },
+      },
+    },
+    "/matches/{id}": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      get: {
+        summary: "The durable record of one of your matches",
+        security: auth,
+        responses: {
+          "200": json(output(matchRecordSchema), "The match"),
+          ...common,
+          "404": error("Unknown, or you were not in it"),
+          "503": error("Database unavailable; see `Retry-After`"),
+        },
+      },
+    },
+    "/me/matches": {
+      get: {
+        summary: "Your match history, newest first",
+        security: auth,
+        parameters: [
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+          {
+            name: "cursor",
+            in: "query",
+            schema: { type: "string" },
+            description: "`nextCursor` of the previous page",
+          },
+        ],
+        responses: {
+          "200": json(output(matchHistorySchema), "A page of matches"),
+          ...common,
+          "503": error("Database unavailable; see `Retry-After`"),
+        },
+      },
+    },
+    "/topics/popular": {
+      get: {
+        summary: "Topics ranked by recent matches",
+        security: auth,
+        parameters: [
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 50, default: 10 } },
+          { name: "hours", in: "query", schema: { type: "integer", minimum: 1, maximum: 720, default: 24 } },
+        ],
+        responses: {
+          "200": json(output(popularTopicsSchema), "Ranked topics"),
+          ...common,
+          "503": error("Database unavailable; see `Retry-After`"),
+        },
       },
     },
     "/health": {

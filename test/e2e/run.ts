@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { descendantsOf, freePort, isRunning as alive } from "../support/localProcesses.ts";
+import { isRunning as alive, descendantsOf, freePort } from "../support/localProcesses.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUT = join(ROOT, "test-results", "e2e");

@@ -1,9 +1,9 @@
-import { env, SELF } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/http/app.ts";
 import { confirmedAnswer, queueFigures, requestView } from "../../src/protocol/http.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
-import { advanceAndRunAlarm, tokenFor } from "./socketClient.ts";
+import { advanceAndRunAlarm, bucketStub, tokenFor } from "./socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -229,6 +229,66 @@ describe("queue figures, rate limits and maintenance", () => {
     expect((await call(waiting, "POST", "/request", { difficulty: "easy", topic })).status).toBe(200);
     expect((await call(waiting, "GET", `/request/${created.id}`)).status).toBe(200);
     expect((await call(waiting, "DELETE", `/request/${created.id}`)).status).toBe(200);
+  });
+});
+
+describe("maintenance on the socket path", () => {
+  it("turns a new socket away with an error frame and 1013, but lets a live request resume", async () => {
+    const topic = newTopic();
+    const room = `easy.${topic}`;
+    const waiting = newUser("waiting");
+    await api(waiting, "POST", "/request", { difficulty: "easy", topic });
+    const paused = { ...env, MAINTENANCE: "1" };
+    const connect = async (userId: string) => {
+      const res = await app.request(
+        `/parties/bucket/${room}?token=${await tokenFor(userId)}`,
+        { headers: { Upgrade: "websocket" } },
+        paused,
+      );
+      const ws = res.webSocket!;
+      const first = new Promise<{ type: string; code?: string }>((resolve) =>
+        ws.addEventListener("message", (e) => resolve(JSON.parse(String(e.data)))),
+      );
+      const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+      ws.accept();
+      return { ws, first, closed };
+    };
+    const turnedAway = await connect(newUser("new"));
+    expect(await turnedAway.first).toMatchObject({ type: "error", code: "maintenance" });
+    expect(await turnedAway.closed).toBe(1013);
+    const resumed = await connect(waiting);
+    expect(await resumed.first).toMatchObject({ type: "queued" });
+    resumed.ws.close();
+  });
+});
+
+describe("the user registry stays consistent", () => {
+  it("still holds the claim after the holding bucket is evicted, and frees it when that request ends", async () => {
+    const u = newUser("u");
+    const topic = newTopic();
+    const created = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
+    await evictDurableObject(bucketStub(`easy.${topic}`));
+    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
+    expect((await api(u, "DELETE", `/request/${created.id}`)).status).toBe(200);
+    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(201);
+  });
+
+  it("a claim whose release was lost is recovered from the bucket that held it", async () => {
+    const u = newUser("u");
+    const topic = newTopic();
+    const created = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
+    // Put the claim back as if the release after the cancel had never arrived.
+    const registry = env.Registry.get(env.Registry.idFromName(u));
+    expect((await api(u, "DELETE", `/request/${created.id}`)).status).toBe(200);
+    await runInDurableObject(registry, (_r, state) => {
+      state.storage.sql.exec(
+        "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
+        `easy.${topic}`,
+        created.id,
+        Date.now(),
+      );
+    });
+    expect((await api(u, "POST", "/request", { difficulty: "medium", topic })).status).toBe(201);
   });
 });
 

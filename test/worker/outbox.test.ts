@@ -3,7 +3,9 @@ import { count, eq } from "drizzle-orm";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { withDatabase } from "../../src/db/connect.ts";
 import { matches, matchRequests } from "../../src/db/schema.ts";
-import { bucketStub, matchedPair, uniqueRoom } from "./socketClient.ts";
+import { matchHistorySchema, popularTopicsSchema } from "../../src/records/recordSchemas.ts";
+import { api } from "./httpClient.ts";
+import { bucketStub, matchedPair, uniqueRoom, userIn } from "./socketClient.ts";
 
 /** Cut or restore the Worker's link to Postgres (test/setup/switchableLink.ts). */
 async function database(state: "up" | "down") {
@@ -93,5 +95,25 @@ describe("durable records through the outbox", () => {
     await alarmAfter(room, 120_000);
     expect(await outboxSize(room)).toBe(0);
     expect(await rowsFor(room)).toMatchObject({ requests: 2, matches: 1 });
+  });
+
+  it("serves the delivered records: history, one match, popular topics", async () => {
+    const room = uniqueRoom("medium");
+    await playMatches(room, 2);
+    await alarmAfter(room, 1_000);
+    const alice = userIn(room, "a0");
+    const history = matchHistorySchema.parse((await api(alice, "GET", "/me/matches?limit=5")).json);
+    expect(history.matches).toHaveLength(1);
+    const [m] = history.matches;
+    expect(m).toMatchObject({ status: "confirmed", partnerId: userIn(room, "b0"), difficulty: "medium" });
+    expect((await api(alice, "GET", `/matches/${m!.id}`)).status).toBe(200);
+    expect((await api(userIn(room, "a1"), "GET", `/matches/${m!.id}`)).status).toBe(404);
+    const popular = popularTopicsSchema.parse(
+      (await api(alice, "GET", "/topics/popular?limit=50&hours=1")).json,
+    );
+    expect(popular.topics.find((t) => t.topic === room.split(".")[1])).toMatchObject({
+      matches: 2,
+      byDifficulty: { medium: 2 },
+    });
   });
 });
