@@ -22,6 +22,24 @@ function keySetFor(url: string) {
   return set;
 }
 
+/** The HS256 key, imported once per secret rather than on every verification. */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKeyFor(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["verify"],
+    );
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 /**
  * Verify a bearer token and name its user. Algorithms are pinned per key type: HS256 only with
  * JWT_SECRET, asymmetric algorithms only with the JWKS, so `alg: none` and algorithm confusion
@@ -43,7 +61,7 @@ export async function verifyToken(token: string, config: Config): Promise<Identi
   let payload: JWTPayload;
   try {
     if (alg === "HS256" && config.JWT_SECRET) {
-      ({ payload } = await jwtVerify(token, new TextEncoder().encode(config.JWT_SECRET), {
+      ({ payload } = await jwtVerify(token, await hmacKeyFor(config.JWT_SECRET), {
         ...options,
         algorithms: ["HS256"],
       }));

@@ -381,7 +381,7 @@ export class BucketActor extends Server<Env> {
       this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
       // Best effort: if this is lost, the registry re-checks with us before trusting the claim.
       this.#registry(r.userId)
-        .release(r.userId, this.name)
+        .release(this.name, r.id)
         .catch(() => {});
     }
     if (step.wroteAnything) this.#reschedule();
@@ -502,7 +502,7 @@ export class BucketActor extends Server<Env> {
 }
 
 /** How long a new outbox entry waits for company before delivery starts. */
-const DELIVERY_BATCH_WAIT_MS = 100;
+const DELIVERY_BATCH_WAIT_MS = 1_000;
 const OUTBOX_BATCH_SIZE = 500;
 /** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
 const SETUP_WATCHDOG_MS = 30_000;

@@ -10,9 +10,9 @@ const RECENT_REQUESTS = 50;
 /**
  * One per user (addressed by user id): which bucket holds the user's live request, so a user
  * has at most one across all buckets. Bucket actors claim before creating a request and release
- * when it ends. The bucket actors stay the source of truth: whenever a claim is contested or
- * released, the registry asks the holding bucket whether the request is still live, so a lost
- * release or an evicted actor can never leave a user locked out.
+ * when it ends. The bucket actors stay the source of truth: whenever a claim is contested, the
+ * registry asks the holding bucket whether the request is still live, so a lost release or an
+ * evicted actor can never leave a user locked out.
  */
 export class UserRegistry extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -35,8 +35,9 @@ export class UserRegistry extends DurableObject<Env> {
       const now = this.#current();
       if (now && now.room !== room) return { ok: false, room: now.room };
     }
-    const current = this.#current();
-    if (current?.room === room) return { ok: true };
+    // A bucket claims only when it holds no live request for the user, so a claim already held
+    // for this room is stale: take it over with the new request's id (a late release of the old
+    // request then matches nothing).
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
         "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
@@ -49,13 +50,13 @@ export class UserRegistry extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** A request in `room` ended; drop the claim unless that bucket still holds one for the user. */
-  async release(userId: string, room: string): Promise<void> {
-    const held = this.#current();
-    if (!held || held.room !== room) return;
-    if (await this.#stillLive(userId, held)) return;
-    const now = this.#current();
-    if (now?.room === room && now.at === held.at) this.#sql.exec("DELETE FROM claim");
+  /**
+   * The request `requestId` in `room` ended. The claim goes only if it is still that request's:
+   * a release that arrives after the user joined again (a new claim, a new id) changes nothing.
+   * No call back to the bucket is needed, because the caller is the bucket that holds it.
+   */
+  release(room: string, requestId: string): void {
+    this.#sql.exec("DELETE FROM claim WHERE room = ? AND request_id = ?", room, requestId);
   }
 
   /** Note a request id created in `room` (for routing lookups by id). */

@@ -273,6 +273,28 @@ describe("the user registry stays consistent", () => {
     expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(201);
   });
 
+  it("a late release of an earlier request does not free the user's newer one", async () => {
+    const u = newUser("u");
+    const topic = newTopic();
+    const registry = env.Registry.get(env.Registry.idFromName(u));
+    const first = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
+    expect((await api(u, "DELETE", `/request/${first.id}`)).status).toBe(200);
+    // As if the first request's release were still on its way: its claim is still there.
+    await runInDurableObject(registry, (_r, state) => {
+      state.storage.sql.exec(
+        "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
+        `easy.${topic}`,
+        first.id,
+        Date.now(),
+      );
+    });
+    const second = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
+    expect(second.id).not.toBe(first.id);
+    // Now the late release arrives.
+    await runInDurableObject(registry, (r) => r.release(`easy.${topic}`, first.id));
+    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
+  });
+
   it("a claim whose release was lost is recovered from the bucket that held it", async () => {
     const u = newUser("u");
     const topic = newTopic();

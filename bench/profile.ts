@@ -1,0 +1,187 @@
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { mintDevToken } from "../src/auth/devToken.ts";
+import { DEV_JWT_SECRET } from "../src/config.ts";
+import { PROJECT_ROOT, type Stack, startStack } from "./stack.ts";
+import { SimUser } from "./users.ts";
+
+/**
+ * `node bench/profile.ts [--rate 40] [--seconds 10] [--mode pairs|idle]`: a V8 CPU profile of the
+ * workerd runtime (the Worker and every Durable Object) while simulated users join, taken over
+ * the runtime's own inspector (Chrome DevTools Protocol). Prints the top functions by self time
+ * and writes bench/results/<timestamp>.cpuprofile (open it in Chrome DevTools > Performance).
+ * Timing inside the actor is otherwise impossible: this is how we see where server CPU goes.
+ */
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: "string", default: "40" },
+    seconds: { type: "string", default: "10" },
+    mode: { type: "string", default: "pairs" },
+  },
+});
+const rate = Number(values.rate);
+const seconds = Number(values.seconds);
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+/** Listening TCP ports of a process, from /proc (no ss/lsof needed). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports: number[] = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[3] !== "0A" || !inodes.has(cols[9] ?? "")) continue;
+    ports.push(Number.parseInt(cols[1]!.split(":")[1]!, 16));
+  }
+  return ports;
+}
+
+async function inspectorUrl(stack: Stack): Promise<string> {
+  // wrangler's inspector proxy (in the proxy workerd) answers; the runtime's own port does not
+  // serve a second session while wrangler holds one.
+  for (const pid of [...stack.workerdPids()].reverse()) {
+    for (const port of listeningPorts(pid)) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1500) });
+        const targets = (await res.json()) as Array<{ id: string; webSocketDebuggerUrl: string }>;
+        const user = Array.isArray(targets)
+          ? targets.find((t) => t.webSocketDebuggerUrl.endsWith("/ws"))
+          : undefined;
+        if (user) return user.webSocketDebuggerUrl;
+      } catch {
+        // not an inspector
+      }
+    }
+  }
+  throw new Error("no workerd inspector found");
+}
+
+class Cdp {
+  #ws: WebSocket;
+  #id = 0;
+  #waiting = new Map<number, (v: unknown) => void>();
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: unknown };
+      if (msg.id !== undefined) this.#waiting.get(msg.id)?.(msg.error ? { error: msg.error } : msg.result);
+    });
+  }
+  send(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    const id = ++this.#id;
+    return new Promise((done) => {
+      this.#waiting.set(id, done);
+      this.#ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+}
+
+type Node = {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+};
+type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+
+async function main() {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const secret = DEV_JWT_SECRET;
+  const stack = await startStack({
+    secret,
+    logPath: join(PROJECT_ROOT, "bench", "results", `${stamp}.profile-server.log`),
+    env: { MATCH_TIMEOUT_SECONDS: "900" },
+  });
+  try {
+    const wsBase = stack.base.replace(/^http/, "ws");
+    const url = await inspectorUrl(stack);
+    const ws = new WebSocket(url);
+    await new Promise((done, fail) => ws.once("open", done).once("error", fail));
+    const cdp = new Cdp(ws);
+    const total = Math.round(rate * seconds);
+    const tokens = await Promise.all(
+      Array.from({ length: total + 20 }, (_, i) => mintDevToken(secret, `prof-${i}`, { ttlSeconds: 3600 })),
+    );
+    const room = (i: number) => (values.mode === "idle" ? `easy.prof-i${i}` : "easy.prof-hot");
+    // Warm up outside the profile.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        new SimUser(`prof-${total + i}`, "easy.prof-warm", tokens[total + i]!).start(wsBase, "confirm"),
+      ),
+    );
+    await sleep(1500);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 250 });
+    await cdp.send("Profiler.start");
+    const pending: Promise<void>[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      const wait = (i * 1000) / rate - (performance.now() - t0);
+      if (wait > 0) await sleep(wait);
+      pending.push(
+        new SimUser(`prof-${i}`, room(i), tokens[i]!).start(
+          wsBase,
+          values.mode === "idle" ? "idle" : "confirm",
+        ),
+      );
+    }
+    await Promise.race([Promise.all(pending), sleep(20_000)]);
+    await sleep(1000);
+    const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
+    ws.close();
+    const path = join(PROJECT_ROOT, "bench", "results", `${stamp}.cpuprofile`);
+    writeFileSync(path, JSON.stringify(profile));
+    summarize(profile, path);
+  } finally {
+    await stack.stop();
+  }
+}
+
+function summarize(p: Profile, path: string) {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++)
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const totalUs = p.endTime - p.startTime;
+  const label = (n: Node) => {
+    const file = n.callFrame.url.split("/").slice(-2).join("/");
+    return `${n.callFrame.functionName || "(anonymous)"} ${file}:${n.callFrame.lineNumber + 1}`;
+  };
+  const selfBy = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    const n = byId.get(id)!;
+    selfBy.set(label(n), (selfBy.get(label(n)) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const l = label(byId.get(cur)!);
+      if (seen.has(l)) continue;
+      seen.add(l);
+      inclusive.set(l, (inclusive.get(l) ?? 0) + us);
+    }
+  }
+  const idle = [...selfBy].filter(([l]) => l.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
+  console.log(`profile: ${path}`);
+  console.log(`wall ${(totalUs / 1000).toFixed(0)} ms, busy ${((totalUs - idle) / 1000).toFixed(0)} ms`);
+  console.log("top self time:");
+  for (const [l, us] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+    console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${l}`);
+  }
+  console.log("top inclusive time:");
+  for (const [l, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 45)) {
+    console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${l}`);
+  }
+}
+
+await main();

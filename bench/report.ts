@@ -1,0 +1,383 @@
+import type { CoreResult } from "./core.ts";
+import type { MemoryLevel, PhaseResult } from "./run.ts";
+import type { Role } from "./stack.ts";
+import type { Dist } from "./stats.ts";
+
+/** The table on stdout, the SVG chart and the one-line JSON summary, all from one Results. */
+
+export type Results = {
+  date: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; node: string };
+  plan: Record<string, unknown>;
+  server: Record<string, unknown>;
+  core: CoreResult[];
+  phases: PhaseResult[];
+  memory: {
+    baselineWorkerdMb: number | null;
+    baselineRolesMb: Partial<Record<Role, number>>;
+    levels: MemoryLevel[];
+  };
+  db: Record<string, unknown>;
+  sustainedJoinsPerSec: number;
+  sustainedServedJoinsPerSec: number;
+  at500: Dist | null;
+  wallSeconds: number;
+  clientCpuTotalMs: number;
+  totals: { users: number; matched: number; ready: number; errors: number };
+  rssMbPer1kWaiting: number | null;
+};
+
+export const TARGETS = {
+  p99At500Ms: 10,
+  joinsPerSecPerBucket: 1000,
+  mbPer1kWaiting: 2,
+};
+
+export function summaryLine(r: Results): Record<string, unknown> {
+  return {
+    date: r.date,
+    users: r.totals.users,
+    matched: r.totals.matched,
+    ready: r.totals.ready,
+    errors: r.totals.errors,
+    matchP50Ms: r.at500?.p50 ?? null,
+    matchP99Ms: r.at500?.p99 ?? null,
+    matchBasis: "join start -> match_found, both sides, hot bucket at 500 joins/s",
+    joinsPerSec: r.sustainedJoinsPerSec,
+    rssMbPer1kWaiting: r.rssMbPer1kWaiting,
+    dbRowsPerMatch: (r.db.rowsWrittenPerMatch as number | null | undefined) ?? null,
+    corePairsPerSec: r.core[0]?.pairsPerSec ?? null,
+  };
+}
+
+// ---- table ------------------------------------------------------------------------------------
+
+function table(headers: string[], rows: Array<Array<string | number>>, alignLeft = 1): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i < alignLeft ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (i < alignLeft ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`;
+  return [line(headers), rule, ...cells.slice(1).map(line)].join("\n");
+}
+
+const f = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(digits);
+const d4 = (x: Dist | null) => (x ? `${f(x.p50)} / ${f(x.p90)} / ${f(x.p99)} / ${f(x.max)}` : "-");
+
+export function renderTable(r: Results, paths: { jsonPath: string; svgPath: string }): string {
+  const out: string[] = [];
+  const measured = r.phases.filter((p) => p.kind !== "warmup");
+  out.push(`edge-matcher benchmark, ${r.date}`);
+  out.push(`command: ${r.command}`);
+  out.push(
+    `machine: ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memGiB} GiB, Linux ${r.machine.kernel}, client Node ${r.machine.node}; server: wrangler dev (workerd) on 127.0.0.1, sharing the cores with the client`,
+  );
+  out.push("");
+  out.push("Join -> match_found, ms (p50 / p90 / p99 / max). 'join' = before the upgrade request is sent.");
+  out.push("  joiner = the side whose join completed the pair, from its own join start;");
+  out.push("  waiter = the side already waiting, from its partner's join start;");
+  out.push("  from open = joiner, from its socket's `open` (the server joins before it answers 101, so ~0).");
+  out.push(
+    table(
+      [
+        "phase (hot bucket)",
+        "users",
+        "joins/s",
+        "joiner from join",
+        "waiter from partner join",
+        "from open p50/p99",
+        "confirm->ready p50/p99",
+        "err",
+      ],
+      measured.map((p) => [
+        p.name + (p.overloaded ? " (overloaded)" : ""),
+        p.hot.users,
+        f(p.hot.servedJoinsPerSec, 0),
+        d4(p.hot.joinerFromJoin),
+        d4(p.hot.waiterFromPartnerJoin),
+        p.hot.joinerFromOpen ? `${f(p.hot.joinerFromOpen.p50, 2)} / ${f(p.hot.joinerFromOpen.p99, 2)}` : "-",
+        p.hot.confirmToReady ? `${f(p.hot.confirmToReady.p50)} / ${f(p.hot.confirmToReady.p99)}` : "-",
+        p.hot.errors,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push("Cold buckets (each pair in a bucket of its own, created on first join), same columns:");
+  out.push(
+    table(
+      [
+        "phase (cold buckets)",
+        "users",
+        "joiner from join",
+        "waiter from partner join",
+        "upgrade p50/p99",
+        "confirm->ready p50/p99",
+        "err",
+      ],
+      measured
+        .filter((p) => p.cold)
+        .map((p) => [
+          p.name,
+          p.cold!.users,
+          d4(p.cold!.joinerFromJoin),
+          d4(p.cold!.waiterFromPartnerJoin),
+          p.cold!.upgrade ? `${f(p.cold!.upgrade.p50)} / ${f(p.cold!.upgrade.p99)}` : "-",
+          p.cold!.confirmToReady
+            ? `${f(p.cold!.confirmToReady.p50)} / ${f(p.cold!.confirmToReady.p99)}`
+            : "-",
+          p.cold!.errors,
+        ]),
+    ),
+  );
+  out.push("");
+  out.push("CPU time per phase (ms; the client and the server share the same cores):");
+  out.push(
+    table(
+      [
+        "phase",
+        "wall s",
+        "client",
+        "workerd runtime",
+        "workerd proxy",
+        "wrangler",
+        "database",
+        "server µs/join",
+        "client µs/join",
+      ],
+      r.phases.map((p) => [
+        p.name,
+        f(p.wallSeconds, 1),
+        p.cpu.clientMs,
+        p.cpu.serverMs["workerd-runtime"] ?? "-",
+        p.cpu.serverMs["workerd-proxy"] ?? "-",
+        p.cpu.serverMs.wrangler ?? "-",
+        p.cpu.serverMs.database ?? "-",
+        p.cpu.serverUsPerJoin ?? "-",
+        p.cpu.clientUsPerJoin ?? "-",
+      ]),
+    ),
+  );
+  out.push("");
+  if (r.memory.levels.length > 0) {
+    out.push(
+      `Idle waiting sockets (each alone in its own bucket), workerd RSS (runtime + wrangler's proxy), baseline ${f(r.memory.baselineWorkerdMb)} MB:`,
+    );
+    out.push(
+      table(
+        [
+          "waiting",
+          "open",
+          "runtime MB",
+          "proxy MB",
+          "workerd MB",
+          "over baseline",
+          "MB per 1,000",
+          "opened in s",
+          "client RSS MB",
+        ],
+        r.memory.levels.map((m) => [
+          m.waiting,
+          m.opened,
+          f(m.rssMb["workerd-runtime"]),
+          f(m.rssMb["workerd-proxy"]),
+          f(m.workerdMb),
+          f(m.deltaMb),
+          f(m.mbPer1k, 2),
+          f(m.openSeconds, 1),
+          f(m.clientRssMb, 0),
+        ]),
+      ),
+    );
+    out.push("");
+  }
+  const db = r.db;
+  if (db.rowsWrittenPerMatch !== undefined) {
+    out.push(
+      `Database (${String(db.via)}): ${String(db.matchesConfirmedByClients)} matches confirmed during burst + steady; ` +
+        `${String(db.matchRows)} match rows and ${String(db.requestRows)} request rows appeared; ` +
+        `${String(db.tuplesWritten)} tuples written (${String(db.rowsWrittenPerMatch)} per match), ` +
+        `${String(db.transactions)} transactions incl. our reads (${String(db.transactionsPerMatch)} per match); ` +
+        `transactions during the idle joins: ${String(db.idleJoinTransactions)}.`,
+    );
+  } else {
+    out.push(`Database: not measured (${String(db.problem)}).`);
+  }
+  out.push("");
+  out.push("Pure matching core in this process (join, join, confirm, confirm per pair):");
+  out.push(
+    table(
+      ["variant", "pairs/s", "joins/s", "µs per pair"],
+      r.core.map((c) => [c.variant, c.pairsPerSec, c.joinsPerSec, f(c.usPerPair, 1)]),
+    ),
+  );
+  out.push("");
+  const p99 = r.at500?.p99;
+  const mem = r.rssMbPer1kWaiting;
+  const verdict = (ok: boolean | null) => (ok === null ? "not measured" : ok ? "met" : "MISSED");
+  out.push("Targets:");
+  out.push(
+    table(
+      ["target", "measured", "verdict"],
+      [
+        [
+          `p99 join->match_found < ${TARGETS.p99At500Ms} ms at 500 joins/s, one bucket`,
+          p99 === undefined ? "-" : `${f(p99, 2)} ms`,
+          verdict(p99 === undefined ? null : p99 < TARGETS.p99At500Ms),
+        ],
+        [
+          `>= ${TARGETS.joinsPerSecPerBucket} joins/s per bucket actor (p99 < 50 ms)`,
+          `${r.sustainedJoinsPerSec} joins/s (served ${f(r.sustainedServedJoinsPerSec, 0)})`,
+          verdict(r.sustainedJoinsPerSec >= TARGETS.joinsPerSecPerBucket),
+        ],
+        [
+          `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle waiting sockets`,
+          mem === null ? "-" : `${f(mem, 2)} MB`,
+          verdict(mem === null ? null : mem <= TARGETS.mbPer1kWaiting),
+        ],
+        [
+          "no database round trip on the join path",
+          db.idleJoinTransactions === undefined || db.idleJoinTransactions === null
+            ? "by code (router -> actor -> registry DO, no DB call)"
+            : `${String(db.idleJoinTransactions)} DB transactions during ${r.memory.levels.at(-1)?.waiting ?? 0} joins`,
+          "met (by code: nothing on the join path awaits the database)",
+        ],
+      ],
+    ),
+  );
+  out.push("");
+  out.push(
+    `totals: ${r.totals.users} users, ${r.totals.matched} matched, ${r.totals.ready} ready, ${r.totals.errors} errors; wall ${f(r.wallSeconds, 0)} s; client CPU ${r.clientCpuTotalMs} ms`,
+  );
+  out.push(`results: ${paths.jsonPath}`);
+  out.push(`chart:   ${paths.svgPath}`);
+  out.push("");
+  return `${out.join("\n")}\n`;
+}
+
+// ---- SVG --------------------------------------------------------------------------------------
+
+const COLORS = [
+  "#1b9e77",
+  "#d95f02",
+  "#7570b3",
+  "#e7298a",
+  "#66a61e",
+  "#e6ab02",
+  "#a6761d",
+  "#1f78b4",
+  "#666666",
+];
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/**
+ * CDF of join start -> match_found (both sides, hot bucket), one line per measured phase, on a
+ * log time axis, with the 10 ms and 50 ms marks. Hand-written SVG, no dependencies.
+ */
+export function renderSvg(r: Results): string {
+  const W = 860;
+  const H = 500;
+  const m = { left: 64, right: 220, top: 56, bottom: 56 };
+  const pw = W - m.left - m.right;
+  const ph = H - m.top - m.bottom;
+  const series = r.phases
+    .filter((p) => p.kind !== "warmup" && p.hot.samples.length > 0)
+    .map((p) => ({
+      name: p.name,
+      values: [...p.hot.samples].sort((a, b) => a - b),
+      dist: p.hot.bothFromJoin,
+    }));
+  const all = series.flatMap((s) => s.values);
+  const lo = 0.5;
+  const hiRaw = Math.max(100, ...all);
+  const hi = 10 ** Math.ceil(Math.log10(hiRaw));
+  const x = (ms: number) =>
+    m.left + ((Math.log10(Math.max(lo, ms)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * pw;
+  const y = (q: number) => m.top + (1 - q) * ph;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+  );
+  parts.push("<title>Join to match_found latency, CDF per phase</title>");
+  parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  parts.push(
+    `<text x="${m.left}" y="24" font-size="16" font-weight="600">Join → match_found latency, one hot bucket (CDF, both sides)</text>`,
+  );
+  parts.push(
+    `<text x="${m.left}" y="42" fill="#555">${esc(`${r.date.slice(0, 19).replace("T", " ")} UTC · ${r.machine.cpus} cores shared by client and wrangler dev (workerd), loopback · ${r.command}`)}</text>`,
+  );
+  // Grid: decades and 2/5 subdivisions on x; 10 % steps on y.
+  for (let dec = Math.log10(lo); dec <= Math.log10(hi) + 1e-9; dec++) {
+    for (const k of [1, 2, 5]) {
+      const v = k * 10 ** Math.floor(dec);
+      if (v < lo || v > hi) continue;
+      const xx = x(v);
+      parts.push(
+        `<line x1="${xx.toFixed(1)}" y1="${m.top}" x2="${xx.toFixed(1)}" y2="${m.top + ph}" stroke="${k === 1 ? "#ddd" : "#f0f0f0"}"/>`,
+      );
+      parts.push(
+        `<text x="${xx.toFixed(1)}" y="${m.top + ph + 16}" text-anchor="middle" fill="#444">${v >= 1 ? v : v.toFixed(1)}</text>`,
+      );
+    }
+  }
+  for (let q = 0; q <= 10; q++) {
+    const yy = y(q / 10);
+    parts.push(
+      `<line x1="${m.left}" y1="${yy.toFixed(1)}" x2="${m.left + pw}" y2="${yy.toFixed(1)}" stroke="${q % 5 === 0 ? "#ddd" : "#f3f3f3"}"/>`,
+    );
+    parts.push(
+      `<text x="${m.left - 8}" y="${(yy + 4).toFixed(1)}" text-anchor="end" fill="#444">${q * 10}%</text>`,
+    );
+  }
+  // p99 line and targets.
+  parts.push(
+    `<line x1="${m.left}" y1="${y(0.99).toFixed(1)}" x2="${m.left + pw}" y2="${y(0.99).toFixed(1)}" stroke="#999" stroke-dasharray="2 3"/>`,
+  );
+  parts.push(
+    `<text x="${m.left + pw - 4}" y="${(y(0.99) - 4).toFixed(1)}" text-anchor="end" fill="#777">p99</text>`,
+  );
+  for (const [ms, label, dy] of [
+    [10, "10 ms target (500/s)", 28],
+    [50, "50 ms (sustained)", 44],
+  ] as const) {
+    if (ms > hi) continue;
+    parts.push(
+      `<line x1="${x(ms).toFixed(1)}" y1="${m.top}" x2="${x(ms).toFixed(1)}" y2="${m.top + ph}" stroke="#c00" stroke-dasharray="5 4"/>`,
+    );
+    parts.push(`<text x="${(x(ms) + 4).toFixed(1)}" y="${m.top + dy}" fill="#c00">${label}</text>`);
+  }
+  parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
+  parts.push(
+    `<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle" fill="#222">milliseconds from join start (before the upgrade request), log scale</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#222">share of match_found frames</text>`,
+  );
+  // Curves: at most ~400 points each.
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length]!;
+    const n = s.values.length;
+    const stride = Math.max(1, Math.floor(n / 400));
+    const points: string[] = [];
+    for (let k = 0; k < n; k += stride)
+      points.push(`${x(s.values[k]!).toFixed(1)},${y((k + 1) / n).toFixed(1)}`);
+    points.push(`${x(s.values[n - 1]!).toFixed(1)},${y(1).toFixed(1)}`);
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.join(" ")}"/>`);
+    const ly = m.top + 8 + i * 34;
+    parts.push(
+      `<line x1="${m.left + pw + 16}" y1="${ly}" x2="${m.left + pw + 40}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
+    );
+    parts.push(`<text x="${m.left + pw + 46}" y="${ly + 4}" fill="#222">${esc(s.name)}</text>`);
+    if (s.dist) {
+      parts.push(
+        `<text x="${m.left + pw + 46}" y="${ly + 19}" fill="#666" font-size="11">p50 ${f(s.dist.p50)} · p99 ${f(s.dist.p99)} ms</text>`,
+      );
+    }
+  });
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}

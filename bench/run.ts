@@ -1,0 +1,744 @@
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { mintDevToken } from "../src/auth/devToken.ts";
+import { DEV_JWT_SECRET } from "../src/config.ts";
+import { type CoreResult, coreBench } from "./core.ts";
+import { type DbCounters, DbProbe } from "./db.ts";
+import { Progress } from "./progress.ts";
+import { type Results, renderSvg, renderTable, summaryLine } from "./report.ts";
+import {
+  externalStack,
+  PROJECT_ROOT,
+  type ProcSnapshot,
+  type Role,
+  type Stack,
+  startStack,
+} from "./stack.ts";
+import { analyze, type PhaseFigures } from "./stats.ts";
+import { SimUser } from "./users.ts";
+
+/**
+ * `npm run bench [-- --quick] [-- --url http://host:port --secret S]`
+ *
+ * Starts the stack `npm start` runs (or targets --url), then drives it with real WebSocket
+ * clients holding real JWTs: a warm-up, idle waiting sockets for memory, a simultaneous burst,
+ * and a steady join rate that steps up. Writes a table to stdout, full results to
+ * bench/results/<timestamp>.json, the latency chart to bench/results/<timestamp>.svg and
+ * bench/latency.svg, and ends stdout with one JSON summary line.
+ */
+
+const USAGE = `usage: npm run bench -- [--quick] [--url http://127.0.0.1:8787 [--secret S] [--server-pid PID]]
+  --quick            small counts, finishes in under a minute
+  --url URL          target a running server instead of starting one (tokens need --secret)
+  --secret S         HS256 secret the server checks tokens with (default: the dev secret)
+  --server-pid PID   with --url: root of the server's process tree, for memory and CPU figures
+  --rates LIST       steady join rates to step through, e.g. 100,250,500,1000,1500
+  --step-seconds N   seconds per steady step
+  --idle LIST        idle waiting sockets to hold for the memory figure, e.g. 1000,5000,10000
+  --no-chart-copy    do not overwrite bench/latency.svg`;
+
+type Plan = {
+  coreMs: number;
+  warmupPairs: number;
+  idleLevels: number[];
+  burstHotPairs: number;
+  burstColdPairs: number;
+  rates: number[];
+  stepSeconds: number;
+  /** Extra joins into cold buckets during steady steps, as a share of the hot rate (in pairs). */
+  coldShare: number;
+  /** A step stops starting joins once this many are unfinished: the server is not keeping up. */
+  maxInFlight: number;
+  /** How long a phase waits for its last users before they leave. */
+  drainMs: number;
+  /** Time box for opening idle sockets (all levels together). */
+  idleBudgetMs: number;
+};
+
+const FULL: Plan = {
+  coreMs: 1500,
+  warmupPairs: 60,
+  idleLevels: [1000, 5000, 10000],
+  burstHotPairs: 250,
+  burstColdPairs: 50,
+  rates: [25, 50, 100, 250, 500, 1000, 1500],
+  stepSeconds: 4,
+  coldShare: 0.1,
+  maxInFlight: 500,
+  drainMs: 15_000,
+  idleBudgetMs: 240_000,
+};
+
+const QUICK: Plan = {
+  coreMs: 400,
+  warmupPairs: 20,
+  idleLevels: [250],
+  burstHotPairs: 40,
+  burstColdPairs: 10,
+  rates: [50, 200, 500],
+  stepSeconds: 1,
+  coldShare: 0.1,
+  maxInFlight: 200,
+  drainMs: 6_000,
+  idleBudgetMs: 10_000,
+};
+
+/** p99 join -> match_found a bucket must stay under for its rate to count as sustained. */
+const SUSTAIN_P99_MS = 50;
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+function parseList(text: string | undefined, fallback: number[]): number[] {
+  if (!text) return fallback;
+  if (text.trim() === "0" || text.trim() === "none") return [];
+  const list = text.split(",").map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`bad list: ${text}`);
+  return list;
+}
+
+export type PhaseResult = {
+  name: string;
+  kind: "warmup" | "burst" | "steady";
+  /** Target joins/s into the hot bucket (steady steps). */
+  targetRate: number | null;
+  hot: PhaseFigures;
+  cold: PhaseFigures | null;
+  /** Stopped early: too many joins unfinished. */
+  overloaded: boolean;
+  wallSeconds: number;
+  cpu: CpuFigures;
+};
+
+export type CpuFigures = {
+  clientMs: number;
+  serverMs: Partial<Record<Role, number>>;
+  /** Server CPU per join (workerd runtime + proxy + wrangler), in µs. */
+  serverUsPerJoin: number | null;
+  clientUsPerJoin: number | null;
+};
+
+export type MemoryLevel = {
+  /** Level asked for; `opened` is what was reached (less when the time box ran out). */
+  waiting: number;
+  timeBoxed: boolean;
+  opened: number;
+  failed: number;
+  rssMb: Partial<Record<Role, number>>;
+  workerdMb: number;
+  deltaMb: number;
+  mbPer1k: number;
+  clientRssMb: number;
+  openSeconds: number;
+};
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      url: { type: "string" },
+      secret: { type: "string" },
+      "server-pid": { type: "string" },
+      rates: { type: "string" },
+      "step-seconds": { type: "string" },
+      idle: { type: "string" },
+      "no-chart-copy": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.error(USAGE);
+    return 0;
+  }
+  const base = values.quick ? QUICK : FULL;
+  const plan: Plan = {
+    ...base,
+    rates: parseList(values.rates, base.rates),
+    idleLevels: parseList(values.idle, base.idleLevels),
+    stepSeconds: values["step-seconds"] ? Number(values["step-seconds"]) : base.stepSeconds,
+  };
+  const secret = values.secret ?? process.env.JWT_SECRET ?? DEV_JWT_SECRET;
+  const date = new Date();
+  const stamp = date.toISOString().replace(/[:.]/g, "-");
+  const resultsDir = join(PROJECT_ROOT, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const progress = new Progress();
+  const runId = Math.random().toString(36).slice(2, 8);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+  const wallStart = performance.now();
+
+  // 1. The pure core, before anything else competes for the CPU.
+  progress.start("core micro-benchmark", 1);
+  const core: CoreResult[] = coreBench(plan.coreMs);
+  progress.end(`${core[0]?.pairsPerSec} pairs/s`);
+
+  // 2. The server.
+  let stack: Stack | undefined;
+  const stopStack = async () => {
+    const s = stack;
+    stack = undefined;
+    if (s?.owned) {
+      progress.log("stopping the server (process group)");
+      await s.stop();
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    progress.log(`${signal}: stopping`);
+    void stopStack().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const phases: PhaseResult[] = [];
+  const memory: MemoryLevel[] = [];
+  let memoryBaselineMb: number | null = null;
+  let memoryBaselineRoles: Partial<Record<Role, number>> = {};
+  let dbBefore: DbCounters | undefined;
+  let dbAfter: DbCounters | undefined;
+  let dbIdleBefore: DbCounters | undefined;
+  let dbIdleAfter: DbCounters | undefined;
+  let dbProblem: string | undefined;
+  let serverInfo: Record<string, unknown> = {};
+  const stackEnv = { MATCH_TIMEOUT_SECONDS: "900" };
+  try {
+    if (values.url) {
+      stack = externalStack(values.url, values["server-pid"] ? Number(values["server-pid"]) : undefined);
+      progress.log(`targeting ${stack.base}`);
+    } else {
+      progress.start("starting server (npm start)", 1);
+      const logPath = join(resultsDir, `${stamp}.server.log`);
+      stack = await startStack({ secret, logPath, env: stackEnv, onLine: (l) => progress.log(l) });
+      progress.end(stack.base);
+    }
+    const s = stack;
+    const wsBase = s.base.replace(/^http/, "ws");
+    const snap0 = s.snapshot();
+    serverInfo = {
+      base: s.base,
+      owned: s.owned,
+      log: s.logPath,
+      processes: Object.fromEntries(
+        Object.entries(snap0.roles).map(([role, f]) => [role, { pids: f.pids, rssMb: mb(f.rssKb) }]),
+      ),
+      settings: s.owned ? stackEnv : {},
+    };
+    const db = s.databaseUrl ? new DbProbe(s.databaseUrl, s.wsProxy) : undefined;
+    if (!db) dbProblem = "no DATABASE_URL known for this server";
+
+    const mint = async (ids: string[], label: string) => {
+      progress.start(`minting tokens (${label})`, ids.length);
+      const out: string[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        out.push(...(await Promise.all(chunk.map((id) => mintDevToken(secret, id, { ttlSeconds: 7200 })))));
+        progress.set(out.length);
+      }
+      progress.end();
+      return out;
+    };
+    const settle = () => waitForQuiet(s, progress);
+
+    const topic = (suffix: string) => `b${runId}-${suffix}`;
+    const hotRoom = `medium.${topic("hot")}`;
+    const difficulties = ["easy", "medium", "hard"] as const;
+    let coldCounter = 0;
+    const coldRoom = () => {
+      const n = coldCounter++;
+      return `${difficulties[n % 3]}.${topic(`c${n}`)}`;
+    };
+    let userCounter = 0;
+    const newId = (tag: string) => `bench-${runId}-${tag}-${++userCounter}`;
+
+    /** Users for a phase: `hotPairs` pairs in the hot bucket and `coldPairs` in fresh cold ones. */
+    const makeUsers = async (tag: string, hotPairs: number, coldPairs: number) => {
+      const hotIds = Array.from({ length: hotPairs * 2 }, () => newId(`${tag}h`));
+      const coldIds = Array.from({ length: coldPairs * 2 }, () => newId(`${tag}c`));
+      const tokens = await mint([...hotIds, ...coldIds], tag);
+      const hot = hotIds.map((id, i) => new SimUser(id, hotRoom, tokens[i]!));
+      const cold: SimUser[] = [];
+      for (let i = 0; i < coldIds.length; i += 2) {
+        const room = coldRoom();
+        cold.push(new SimUser(coldIds[i]!, room, tokens[hotIds.length + i]!));
+        cold.push(new SimUser(coldIds[i + 1]!, room, tokens[hotIds.length + i + 1]!));
+      }
+      return { hot, cold };
+    };
+
+    const runPhase = async (
+      name: string,
+      kind: PhaseResult["kind"],
+      targetRate: number | null,
+      hot: SimUser[],
+      cold: SimUser[],
+      schedule: Array<{ user: SimUser; at: number }>,
+    ): Promise<PhaseResult> => {
+      const before = s.snapshot();
+      const clientBefore = process.cpuUsage();
+      const started = performance.now();
+      progress.start(name, schedule.length);
+      const outcome = await drive(wsBase, schedule, progress, plan);
+      const wallSeconds = (performance.now() - started) / 1000;
+      const clientCpu = process.cpuUsage(clientBefore);
+      const after = s.snapshot();
+      const hotFigures = analyze(hot);
+      const coldFigures = cold.length > 0 ? analyze(cold) : null;
+      progress.end(
+        `p99 ${hotFigures.bothFromJoin?.p99 ?? "-"} ms, ${hotFigures.servedJoinsPerSec} joins/s${outcome.overloaded ? " (overloaded)" : ""}`,
+      );
+      const joins = hot.length + cold.length;
+      const serverMs = cpuDelta(before, after);
+      const serverTotal =
+        (serverMs["workerd-runtime"] ?? 0) + (serverMs["workerd-proxy"] ?? 0) + (serverMs.wrangler ?? 0);
+      const clientMs = (clientCpu.user + clientCpu.system) / 1000;
+      return {
+        name,
+        kind,
+        targetRate,
+        hot: hotFigures,
+        cold: coldFigures,
+        overloaded: outcome.overloaded,
+        wallSeconds: round2(wallSeconds),
+        cpu: {
+          clientMs: Math.round(clientMs),
+          serverMs,
+          serverUsPerJoin: Object.keys(serverMs).length > 0 ? Math.round((serverTotal * 1000) / joins) : null,
+          clientUsPerJoin: Math.round((clientMs * 1000) / joins),
+        },
+      };
+    };
+
+    // 3. Warm-up: code paths compiled, the hot bucket's actor created.
+    {
+      const { hot, cold } = await makeUsers("w", plan.warmupPairs, Math.ceil(plan.warmupPairs / 4));
+      const schedule = [...hot, ...cold].map((user, i) => ({ user, at: i * 4 }));
+      phases.push(await runPhase("warm-up", "warmup", null, hot, cold, schedule));
+      await settle();
+    }
+
+    if (db) {
+      dbBefore = await db.read();
+      if (!dbBefore) dbProblem = db.problem;
+    }
+
+    // 5. A simultaneous burst: every socket opened at once, hot and cold buckets mixed.
+    {
+      const { hot, cold } = await makeUsers("b", plan.burstHotPairs, plan.burstColdPairs);
+      const all = interleave(hot, cold);
+      phases.push(
+        await runPhase(
+          "burst",
+          "burst",
+          null,
+          hot,
+          cold,
+          all.map((user) => ({ user, at: 0 })),
+        ),
+      );
+      await settle();
+    }
+
+    // 6. Steady join rates into the hot bucket, stepping up; cold pairs alongside.
+    for (const rate of plan.rates) {
+      const hotPairs = Math.max(1, Math.round((rate * plan.stepSeconds) / 2));
+      const coldPairs = Math.max(1, Math.round((rate * plan.stepSeconds * plan.coldShare) / 2));
+      const { hot, cold } = await makeUsers(`s${rate}`, hotPairs, coldPairs);
+      const schedule: Array<{ user: SimUser; at: number }> = hot.map((user, i) => ({
+        user,
+        at: (i * 1000) / rate,
+      }));
+      const coldGap = (plan.stepSeconds * 1000) / coldPairs;
+      for (let i = 0; i < cold.length; i += 2) {
+        const at = (i / 2) * coldGap + coldGap / 3;
+        schedule.push({ user: cold[i]!, at }, { user: cold[i + 1]!, at: at + 20 });
+      }
+      schedule.sort((a, b) => a.at - b.at);
+      const phase = await runPhase(`steady ${rate}/s`, "steady", rate, hot, cold, schedule);
+      phases.push(phase);
+      await settle();
+      if (phase.overloaded && rate >= 500 && rate !== plan.rates.at(-1)) {
+        progress.log("  server not keeping up; skipping higher rates");
+        break;
+      }
+    }
+
+    // 7. Records land asynchronously through each actor's outbox: wait until the counts stop moving.
+    if (db && dbBefore) {
+      progress.start("waiting for database records", 1);
+      let last = await db.read();
+      for (let i = 0; i < 10; i++) {
+        await sleep(1_500);
+        const now = await db.read();
+        if (now && last && now.matches === last.matches && now.requests === last.requests) {
+          last = now;
+          break;
+        }
+        last = now;
+      }
+      dbAfter = last;
+      if (!dbAfter) dbProblem = db.problem;
+      progress.end();
+    }
+    // 8. Memory (last, so its sockets need no cleanup; the baseline is read right before): idle waiting sockets, each alone in its own bucket so it stays waiting.
+    if (plan.idleLevels.length > 0) {
+      if (db) dbIdleBefore = await db.read();
+      await settle();
+      const baseline = await sampleRss(s);
+      memoryBaselineMb = baseline.workerdMb;
+      memoryBaselineRoles = baseline.roles;
+      const idle: SimUser[] = [];
+      const maxLevel = Math.max(...plan.idleLevels);
+      const ids = Array.from({ length: maxLevel }, () => newId("i"));
+      const tokens = await mint(ids, "idle");
+      const idleDeadline = performance.now() + plan.idleBudgetMs;
+      for (const level of [...plan.idleLevels].sort((a, b) => a - b)) {
+        const fresh: SimUser[] = [];
+        for (let i = idle.length; i < level; i++) {
+          fresh.push(new SimUser(ids[i]!, `${difficulties[i % 3]}.${topic(`i${i}`)}`, tokens[i]!));
+        }
+        progress.start(`opening idle sockets to ${level}`, fresh.length);
+        const t = performance.now();
+        const budgetLeft = idleDeadline - performance.now();
+        if (budgetLeft <= 0) break;
+        const boxed = await openIdle(wsBase, fresh, 128, progress, budgetLeft);
+        const openSeconds = (performance.now() - t) / 1000;
+        idle.push(...fresh);
+        progress.end(boxed ? "time box reached" : "");
+        await settle();
+        const sample = await sampleRss(s);
+        const opened = idle.filter((u) => !Number.isNaN(u.tQueued) && u.ws?.readyState === 1).length;
+        const deltaMb = sample.workerdMb - baseline.workerdMb;
+        memory.push({
+          waiting: level,
+          timeBoxed: boxed,
+          opened,
+          failed: idle.filter((u) => !Number.isNaN(u.tJoin)).length - opened,
+          rssMb: sample.roles,
+          workerdMb: round2(sample.workerdMb),
+          deltaMb: round2(deltaMb),
+          mbPer1k: opened > 0 ? round2((deltaMb * 1000) / opened) : 0,
+          clientRssMb: round2(process.memoryUsage().rss / 1048576),
+          openSeconds: round2(openSeconds),
+        });
+        progress.log(
+          `  ${opened} waiting: workerd RSS ${sample.workerdMb.toFixed(1)} MB (+${deltaMb.toFixed(1)} MB, ${((deltaMb * 1000) / Math.max(1, opened)).toFixed(2)} MB per 1,000)`,
+        );
+        if (boxed) break;
+      }
+      if (db) dbIdleAfter = await db.read();
+    }
+  } catch (error) {
+    await stopStack();
+    throw error;
+  } finally {
+    await stopStack();
+  }
+
+  const results: Results = buildResults({
+    date,
+    command,
+    plan,
+    core,
+    phases,
+    memory,
+    memoryBaselineMb,
+    memoryBaselineRoles,
+    db: {
+      before: dbBefore,
+      after: dbAfter,
+      idleBefore: dbIdleBefore,
+      idleAfter: dbIdleAfter,
+      problem: dbProblem,
+    },
+    server: serverInfo,
+    wallSeconds: round2((performance.now() - wallStart) / 1000),
+    clientCpuTotalMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+  });
+  const jsonPath = join(resultsDir, `${stamp}.json`);
+  const svgPath = join(resultsDir, `${stamp}.svg`);
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(svgPath, renderSvg(results));
+  if (!values["no-chart-copy"]) copyFileSync(svgPath, join(PROJECT_ROOT, "bench", "latency.svg"));
+  process.stdout.write(renderTable(results, { jsonPath, svgPath }));
+  process.stdout.write(`${JSON.stringify(summaryLine(results))}\n`);
+  return 0;
+}
+
+// ---- driving users ----------------------------------------------------------------------------
+
+/**
+ * Start each user at its scheduled time (open loop: the schedule does not wait for answers),
+ * then wait for all to finish. Stops starting new ones if too many are unfinished.
+ */
+async function drive(
+  wsBase: string,
+  schedule: Array<{ user: SimUser; at: number }>,
+  progress: Progress,
+  plan: Plan,
+): Promise<{ overloaded: boolean }> {
+  let finished = 0;
+  let started = 0;
+  let overloaded = false;
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  while (started < schedule.length) {
+    const elapsed = performance.now() - t0;
+    while (started < schedule.length && schedule[started]!.at <= elapsed) {
+      const { user } = schedule[started]!;
+      pending.push(
+        user.start(wsBase, "confirm").then(() => {
+          finished++;
+          progress.set(finished);
+        }),
+      );
+      started++;
+    }
+    if (started - finished > plan.maxInFlight) {
+      overloaded = true;
+      break;
+    }
+    if (started < schedule.length) {
+      const wait = schedule[started]!.at - (performance.now() - t0);
+      await sleep(Math.max(0, Math.min(wait, 5)));
+    }
+  }
+  const all = Promise.all(pending);
+  const timedOut = await Promise.race([all.then(() => false), sleep(plan.drainMs).then(() => true)]);
+  if (timedOut || overloaded) {
+    // Stragglers leave (an open socket ends its request at once, so no waiter is left behind in
+    // the hot bucket for the next phase); sockets that never opened are dropped.
+    const stragglers = schedule.map((s) => s.user).filter((u) => Number.isNaN(u.tClosed));
+    await pool(stragglers, 256, async (u) => {
+      if (u.ws?.readyState === 1) await u.leave(3_000);
+      u.terminate();
+      u.error ??= Number.isNaN(u.tJoin) ? "not started (overloaded)" : "unfinished at drain";
+    });
+    for (const s of schedule) if (Number.isNaN(s.user.tJoin)) s.user.error ??= "not started (overloaded)";
+  }
+  return { overloaded };
+}
+
+/** Open idle sockets, `concurrency` joins at a time, each done when its `queued` arrives. */
+/** Returns true if the time box ran out (the users not started yet are skipped). */
+async function openIdle(
+  wsBase: string,
+  users: SimUser[],
+  concurrency: number,
+  progress: Progress,
+  budgetMs: number,
+): Promise<boolean> {
+  let n = 0;
+  const until = performance.now() + budgetMs;
+  let boxed = false;
+  await pool(users, concurrency, async (u) => {
+    if (performance.now() > until) {
+      boxed = true;
+      return;
+    }
+    await u.start(wsBase, "idle");
+    progress.set(++n);
+  });
+  return boxed;
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+function interleave<T>(a: T[], b: T[]): T[] {
+  const out: T[] = [];
+  const n = Math.max(a.length, b.length);
+  const ratio = b.length / Math.max(1, a.length);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    if (i < a.length) out.push(a[i]!);
+    while (j < b.length && j < (i + 1) * ratio) out.push(b[j++]!);
+  }
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+// ---- server figures ---------------------------------------------------------------------------
+
+function cpuDelta(before: ProcSnapshot, after: ProcSnapshot): Partial<Record<Role, number>> {
+  const out: Partial<Record<Role, number>> = {};
+  for (const [role, f] of Object.entries(after.roles) as Array<[Role, { cpuMs: number }]>) {
+    const b = before.roles[role]?.cpuMs ?? 0;
+    out[role] = Math.round(f.cpuMs - b);
+  }
+  return out;
+}
+
+/** Wait until the server's processes are nearly idle (under 5 % of a core for 0.5 s), max 6 s. */
+async function waitForQuiet(s: Stack, progress: Progress): Promise<void> {
+  const first = s.snapshot();
+  if (Object.keys(first.roles).length === 0) {
+    await sleep(1_000);
+    return;
+  }
+  const busy = (snap: ProcSnapshot) =>
+    Object.entries(snap.roles)
+      .filter(([role]) => role !== "other")
+      .reduce((sum, [, f]) => sum + f.cpuMs, 0);
+  progress.start("letting the server settle", 1);
+  const deadline = Date.now() + 6_000;
+  let prev = busy(first);
+  let prevAt = Date.now();
+  let quietFor = 0;
+  while (Date.now() < deadline) {
+    await sleep(250);
+    const now = busy(s.snapshot());
+    const at = Date.now();
+    const load = (now - prev) / (at - prevAt);
+    prev = now;
+    prevAt = at;
+    quietFor = load < 0.05 ? quietFor + 250 : 0;
+    if (quietFor >= 500) break;
+  }
+  progress.end();
+}
+
+/** workerd RSS (runtime + proxy), median of 3 reads. */
+async function sampleRss(s: Stack): Promise<{ workerdMb: number; roles: Partial<Record<Role, number>> }> {
+  const reads: ProcSnapshot[] = [];
+  for (let i = 0; i < 3; i++) {
+    reads.push(s.snapshot());
+    await sleep(300);
+  }
+  const workerd = (snap: ProcSnapshot) =>
+    (snap.roles["workerd-runtime"]?.rssKb ?? 0) + (snap.roles["workerd-proxy"]?.rssKb ?? 0);
+  reads.sort((a, b) => workerd(a) - workerd(b));
+  const mid = reads[1]!;
+  const roles: Partial<Record<Role, number>> = {};
+  for (const [role, f] of Object.entries(mid.roles) as Array<[Role, { rssKb: number }]>)
+    roles[role] = mb(f.rssKb);
+  return { workerdMb: workerd(mid) / 1024, roles };
+}
+
+// ---- results ----------------------------------------------------------------------------------
+
+function buildResults(input: {
+  date: Date;
+  command: string;
+  plan: Plan;
+  core: CoreResult[];
+  phases: PhaseResult[];
+  memory: MemoryLevel[];
+  memoryBaselineMb: number | null;
+  memoryBaselineRoles: Partial<Record<Role, number>>;
+  db: {
+    before: DbCounters | undefined;
+    after: DbCounters | undefined;
+    idleBefore: DbCounters | undefined;
+    idleAfter: DbCounters | undefined;
+    problem: string | undefined;
+  };
+  server: Record<string, unknown>;
+  wallSeconds: number;
+  clientCpuTotalMs: number;
+}): Results {
+  const measured = input.phases.filter((p) => p.kind !== "warmup");
+  const steady = measured.filter((p) => p.kind === "steady");
+  const sustained = steady.filter(
+    (p) =>
+      !p.overloaded &&
+      p.hot.bothFromJoin !== null &&
+      p.hot.bothFromJoin.p99 < SUSTAIN_P99_MS &&
+      p.hot.ready === p.hot.users &&
+      p.hot.servedJoinsPerSec >= 0.9 * (p.targetRate ?? 0),
+  );
+  const best = sustained.reduce<PhaseResult | undefined>(
+    (a, p) => (a === undefined || (p.targetRate ?? 0) > (a.targetRate ?? 0) ? p : a),
+    undefined,
+  );
+  const at500 = steady.find((p) => p.targetRate === 500);
+  const matchesConfirmed = measured.reduce((n, p) => n + p.hot.ready / 2 + (p.cold?.ready ?? 0) / 2, 0);
+  const { before, after, idleBefore, idleAfter } = input.db;
+  const db =
+    before && after
+      ? {
+          via: after.via,
+          matchesConfirmedByClients: matchesConfirmed,
+          matchRows: after.matches - before.matches,
+          requestRows: after.requests - before.requests,
+          // Our own reads are transactions too: one per read (about 2 to 12 of them).
+          transactions: after.xactCommit - before.xactCommit,
+          tuplesWritten: after.tupInserted - before.tupInserted + (after.tupUpdated - before.tupUpdated),
+          rowsWrittenPerMatch:
+            matchesConfirmed > 0
+              ? round2(
+                  (after.tupInserted - before.tupInserted + (after.tupUpdated - before.tupUpdated)) /
+                    matchesConfirmed,
+                )
+              : null,
+          transactionsPerMatch:
+            matchesConfirmed > 0 ? round2((after.xactCommit - before.xactCommit) / matchesConfirmed) : null,
+          idleJoinTransactions: idleBefore && idleAfter ? idleAfter.xactCommit - idleBefore.xactCommit : null,
+          problem: input.db.problem ?? null,
+        }
+      : { problem: input.db.problem ?? "database counters could not be read" };
+  const lastMemory = input.memory.at(-1);
+  // The per-1,000 figure comes from the largest level that was reached in full (a time-boxed
+  // level, or one where sockets dropped, says more about join throughput than about memory).
+  const fullLevels = input.memory.filter((m) => !m.timeBoxed && m.failed === 0 && m.opened >= m.waiting);
+  const memoryFigure = fullLevels.at(-1) ?? lastMemory;
+  const everyone = measured.flatMap((p) => [p.hot, ...(p.cold ? [p.cold] : [])]);
+  return {
+    date: input.date.toISOString(),
+    command: input.command,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+      node: process.version,
+    },
+    plan: input.plan,
+    server: input.server,
+    core: input.core,
+    phases: input.phases,
+    memory: {
+      baselineWorkerdMb: input.memoryBaselineMb === null ? null : round2(input.memoryBaselineMb),
+      baselineRolesMb: input.memoryBaselineRoles,
+      levels: input.memory,
+    },
+    db,
+    sustainedJoinsPerSec: best?.targetRate ?? 0,
+    sustainedServedJoinsPerSec: best?.hot.servedJoinsPerSec ?? 0,
+    at500: at500 ? at500.hot.bothFromJoin : null,
+    wallSeconds: input.wallSeconds,
+    clientCpuTotalMs: input.clientCpuTotalMs,
+    totals: {
+      users: everyone.reduce((n, f) => n + f.users, 0) + (lastMemory?.waiting ?? 0),
+      matched: everyone.reduce((n, f) => n + f.matched, 0),
+      ready: everyone.reduce((n, f) => n + f.ready, 0),
+      errors: everyone.reduce((n, f) => n + f.errors, 0),
+    },
+    rssMbPer1kWaiting: memoryFigure ? memoryFigure.mbPer1k : null,
+  };
+}
+
+function mb(kb: number): number {
+  return round2(kb / 1024);
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
