@@ -1,6 +1,5 @@
 import type { CoreResult } from "./core.ts";
-import type { MemoryLevel, PhaseResult } from "./run.ts";
-import type { Role } from "./stack.ts";
+import type { MemorySeries, PhaseResult } from "./run.ts";
 import type { Dist } from "./stats.ts";
 
 /** The table on stdout, the SVG chart and the one-line JSON summary, all from one Results. */
@@ -13,11 +12,7 @@ export type Results = {
   server: Record<string, unknown>;
   core: CoreResult[];
   phases: PhaseResult[];
-  memory: {
-    baselineWorkerdMb: number | null;
-    baselineRolesMb: Partial<Record<Role, number>>;
-    levels: MemoryLevel[];
-  };
+  memory: { held: MemorySeries; oneBucketEach: MemorySeries };
   db: Record<string, unknown>;
   sustainedJoinsPerSec: number;
   sustainedServedJoinsPerSec: number;
@@ -25,7 +20,14 @@ export type Results = {
   wallSeconds: number;
   clientCpuTotalMs: number;
   totals: { users: number; matched: number; ready: number; errors: number };
+  /** Primary: runtime workerd MB per 1,000 sockets held by one bucket actor. */
   rssMbPer1kWaiting: number | null;
+  /** Same sockets, wrangler's proxy workerd (a `wrangler dev` cost). */
+  rssMbPer1kWaitingProxy: number | null;
+  /** How many held sockets that figure was read at. */
+  rssMbPer1kWaitingLevel: number | null;
+  /** Secondary: runtime workerd MB per 1,000 waiting sockets, one bucket each (DO instances). */
+  rssMbPer1kWaitingOneBucketEach: number | null;
 };
 
 export const TARGETS = {
@@ -46,6 +48,11 @@ export function summaryLine(r: Results): Record<string, unknown> {
     matchBasis: "join start -> match_found, both sides, hot bucket at 500 joins/s",
     joinsPerSec: r.sustainedJoinsPerSec,
     rssMbPer1kWaiting: r.rssMbPer1kWaiting,
+    rssMbPer1kWaitingBasis:
+      "runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket",
+    rssMbPer1kWaitingAt: r.rssMbPer1kWaitingLevel,
+    rssMbPer1kWaitingProxy: r.rssMbPer1kWaitingProxy,
+    rssMbPer1kWaitingOneBucketEach: r.rssMbPer1kWaitingOneBucketEach,
     dbRowsPerMatch: (r.db.rowsWrittenPerMatch as number | null | undefined) ?? null,
     corePairsPerSec: r.core[0]?.pairsPerSec ?? null,
   };
@@ -160,37 +167,72 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
     ),
   );
   out.push("");
-  if (r.memory.levels.length > 0) {
-    out.push(
-      `Idle waiting sockets (each alone in its own bucket), workerd RSS (runtime + wrangler's proxy), baseline ${f(r.memory.baselineWorkerdMb)} MB:`,
-    );
+  const memTable = (series: MemorySeries) => {
+    const b = series.baselineRolesMb;
     out.push(
       table(
         [
-          "waiting",
-          "open",
+          "sockets asked",
+          "held",
+          "failed",
           "runtime MB",
           "proxy MB",
-          "workerd MB",
-          "over baseline",
-          "MB per 1,000",
+          "runtime +MB",
+          "runtime MB/1k",
+          "proxy +MB",
+          "proxy MB/1k",
           "opened in s",
-          "client RSS MB",
+          "joins/s",
         ],
-        r.memory.levels.map((m) => [
-          m.waiting,
-          m.opened,
-          f(m.rssMb["workerd-runtime"]),
-          f(m.rssMb["workerd-proxy"]),
-          f(m.workerdMb),
-          f(m.deltaMb),
-          f(m.mbPer1k, 2),
-          f(m.openSeconds, 1),
-          f(m.clientRssMb, 0),
-        ]),
+        [
+          [
+            "baseline",
+            "-",
+            "-",
+            f(b["workerd-runtime"]),
+            f(b["workerd-proxy"]),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+          ],
+          ...series.levels.map((m) => [
+            m.waiting + (m.timeBoxed ? " (time box)" : ""),
+            m.opened,
+            m.failed,
+            f(m.runtimeMb),
+            f(m.proxyMb),
+            f(m.deltaRuntimeMb),
+            f(m.mbPer1k, 2),
+            f(m.deltaProxyMb),
+            f(m.proxyMbPer1k, 2),
+            f(m.openSeconds, 1),
+            f(m.joinsPerSec, 1),
+          ]),
+        ],
       ),
     );
     out.push("");
+  };
+  if (r.memory.held.levels.length > 0) {
+    out.push(
+      "Memory, PRIMARY: idle sockets held by ONE bucket actor (pairs matched, never confirming, sitting in the confirmation window).",
+    );
+    out.push(
+      "  RSS of the workerd runtime (Worker + every Durable Object) and, separately, wrangler's proxy workerd (relays every socket; not in production).",
+    );
+    out.push(
+      "  Each user still has its own UserRegistry Durable Object, as in the product. MB/1k = over baseline per 1,000 held.",
+    );
+    memTable(r.memory.held);
+  }
+  if (r.memory.oneBucketEach.levels.length > 0) {
+    out.push(
+      "Memory, secondary: waiting sockets each alone in a bucket of its own. This measures Durable Object instances (one bucket actor + one registry per socket), not sockets:",
+    );
+    memTable(r.memory.oneBucketEach);
   }
   const db = r.db;
   if (db.rowsWrittenPerMatch !== undefined) {
@@ -232,15 +274,17 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
           verdict(r.sustainedJoinsPerSec >= TARGETS.joinsPerSecPerBucket),
         ],
         [
-          `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle waiting sockets`,
-          mem === null ? "-" : `${f(mem, 2)} MB`,
+          `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle sockets (one bucket, runtime workerd)`,
+          mem === null
+            ? "-"
+            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
           verdict(mem === null ? null : mem <= TARGETS.mbPer1kWaiting),
         ],
         [
           "no database round trip on the join path",
           db.idleJoinTransactions === undefined || db.idleJoinTransactions === null
             ? "by code (router -> actor -> registry DO, no DB call)"
-            : `${String(db.idleJoinTransactions)} DB transactions during ${r.memory.levels.at(-1)?.waiting ?? 0} joins`,
+            : `${String(db.idleJoinTransactions)} DB transactions during ${r.memory.oneBucketEach.levels.at(-1)?.waiting ?? 0} waiting joins (one bucket each)`,
           "met (by code: nothing on the join path awaits the database)",
         ],
       ],

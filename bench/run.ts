@@ -24,8 +24,10 @@ import { SimUser } from "./users.ts";
  * `npm run bench [-- --quick] [-- --url http://host:port --secret S]`
  *
  * Starts the stack `npm start` runs (or targets --url), then drives it with real WebSocket
- * clients holding real JWTs: a warm-up, idle waiting sockets for memory, a simultaneous burst,
- * and a steady join rate that steps up. Writes a table to stdout, full results to
+ * clients holding real JWTs: a warm-up, a simultaneous burst, a steady join rate that steps up,
+ * then memory: idle sockets held in ONE bucket (matched pairs sitting in the confirmation window,
+ * the primary figure) and, secondary, waiting sockets each alone in a bucket of its own (which
+ * measures Durable Object instances more than sockets). Writes a table to stdout, full results to
  * bench/results/<timestamp>.json, the latency chart to bench/results/<timestamp>.svg and
  * bench/latency.svg, and ends stdout with one JSON summary line.
  */
@@ -37,12 +39,21 @@ const USAGE = `usage: npm run bench -- [--quick] [--url http://127.0.0.1:8787 [-
   --server-pid PID   with --url: root of the server's process tree, for memory and CPU figures
   --rates LIST       steady join rates to step through, e.g. 100,250,500,1000,1500
   --step-seconds N   seconds per steady step
-  --idle LIST        idle waiting sockets to hold for the memory figure, e.g. 1000,5000,10000
+  --hold LIST        primary memory figure: matched-but-unconfirmed sockets held in one bucket,
+                     e.g. 1000,5000,10000 (cumulative levels)
+  --idle LIST        secondary memory figure: waiting sockets, one bucket each, e.g. 1000
   --no-chart-copy    do not overwrite bench/latency.svg`;
 
 type Plan = {
   coreMs: number;
   warmupPairs: number;
+  /** Primary memory figure: sockets held in one bucket (matched, not confirming), cumulative. */
+  holdLevels: number[];
+  /** Time box for the held sockets (all levels together). */
+  holdBudgetMs: number;
+  /** Joins in flight at once while opening held sockets. */
+  holdConcurrency: number;
+  /** Secondary memory figure: waiting sockets, each in a bucket of its own. */
   idleLevels: number[];
   burstHotPairs: number;
   burstColdPairs: number;
@@ -61,7 +72,10 @@ type Plan = {
 const FULL: Plan = {
   coreMs: 1500,
   warmupPairs: 60,
-  idleLevels: [1000, 5000, 10000],
+  holdLevels: [1000, 5000, 10000],
+  holdBudgetMs: 230_000,
+  holdConcurrency: 50,
+  idleLevels: [1000],
   burstHotPairs: 250,
   burstColdPairs: 50,
   rates: [25, 50, 100, 250, 500, 1000, 1500],
@@ -69,13 +83,16 @@ const FULL: Plan = {
   coldShare: 0.1,
   maxInFlight: 500,
   drainMs: 15_000,
-  idleBudgetMs: 240_000,
+  idleBudgetMs: 60_000,
 };
 
 const QUICK: Plan = {
   coreMs: 400,
   warmupPairs: 20,
-  idleLevels: [250],
+  holdLevels: [250],
+  holdBudgetMs: 15_000,
+  holdConcurrency: 50,
+  idleLevels: [100],
   burstHotPairs: 40,
   burstColdPairs: 10,
   rates: [50, 200, 500],
@@ -83,7 +100,7 @@ const QUICK: Plan = {
   coldShare: 0.1,
   maxInFlight: 200,
   drainMs: 6_000,
-  idleBudgetMs: 10_000,
+  idleBudgetMs: 8_000,
 };
 
 /** p99 join -> match_found a bucket must stay under for its rate to count as sustained. */
@@ -124,14 +141,35 @@ export type MemoryLevel = {
   /** Level asked for; `opened` is what was reached (less when the time box ran out). */
   waiting: number;
   timeBoxed: boolean;
+  /** Sockets open and in the intended state (held: matched, unconfirmed; idle: queued). */
   opened: number;
+  /** Joins started that did not end in that state. */
   failed: number;
   rssMb: Partial<Record<Role, number>>;
+  runtimeMb: number;
+  proxyMb: number;
+  /** runtime + proxy */
   workerdMb: number;
+  deltaRuntimeMb: number;
+  deltaProxyMb: number;
   deltaMb: number;
+  /** Runtime workerd (the Worker and every Durable Object) MB per 1,000 sockets over baseline. */
   mbPer1k: number;
+  /** wrangler's proxy workerd (relays every socket; no production counterpart), MB per 1,000. */
+  proxyMbPer1k: number;
+  /** Both workerd processes together, MB per 1,000. */
+  workerdMbPer1k: number;
   clientRssMb: number;
+  /** Seconds to open this level's new sockets, and the join rate that makes. */
   openSeconds: number;
+  joinsPerSec: number;
+};
+
+export type MemorySeries = {
+  what: string;
+  baselineWorkerdMb: number | null;
+  baselineRolesMb: Partial<Record<Role, number>>;
+  levels: MemoryLevel[];
 };
 
 async function main(): Promise<number> {
@@ -143,6 +181,7 @@ async function main(): Promise<number> {
       "server-pid": { type: "string" },
       rates: { type: "string" },
       "step-seconds": { type: "string" },
+      hold: { type: "string" },
       idle: { type: "string" },
       "no-chart-copy": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -157,6 +196,7 @@ async function main(): Promise<number> {
   const plan: Plan = {
     ...base,
     rates: parseList(values.rates, base.rates),
+    holdLevels: parseList(values.hold, base.holdLevels),
     idleLevels: parseList(values.idle, base.idleLevels),
     stepSeconds: values["step-seconds"] ? Number(values["step-seconds"]) : base.stepSeconds,
   };
@@ -193,16 +233,26 @@ async function main(): Promise<number> {
   process.once("SIGTERM", onSignal);
 
   const phases: PhaseResult[] = [];
-  const memory: MemoryLevel[] = [];
-  let memoryBaselineMb: number | null = null;
-  let memoryBaselineRoles: Partial<Record<Role, number>> = {};
+  const memoryHeld: MemorySeries = {
+    what: "matched-but-unconfirmed sockets held by ONE bucket actor (pairs in the confirmation window)",
+    baselineWorkerdMb: null,
+    baselineRolesMb: {},
+    levels: [],
+  };
+  const memoryEach: MemorySeries = {
+    what: "waiting sockets, each alone in a bucket of its own (measures Durable Object instances: one bucket + one registry per socket)",
+    baselineWorkerdMb: null,
+    baselineRolesMb: {},
+    levels: [],
+  };
   let dbBefore: DbCounters | undefined;
   let dbAfter: DbCounters | undefined;
   let dbIdleBefore: DbCounters | undefined;
   let dbIdleAfter: DbCounters | undefined;
   let dbProblem: string | undefined;
   let serverInfo: Record<string, unknown> = {};
-  const stackEnv = { MATCH_TIMEOUT_SECONDS: "900" };
+  // Long windows so nothing held or waiting expires during the memory phases.
+  const stackEnv = { MATCH_TIMEOUT_SECONDS: "900", CONFIRM_TIMEOUT_SECONDS: "600" };
   try {
     if (values.url) {
       stack = externalStack(values.url, values["server-pid"] ? Number(values["server-pid"]) : undefined);
@@ -381,52 +431,108 @@ async function main(): Promise<number> {
       if (!dbAfter) dbProblem = db.problem;
       progress.end();
     }
-    // 8. Memory (last, so its sockets need no cleanup; the baseline is read right before): idle waiting sockets, each alone in its own bucket so it stays waiting.
-    if (plan.idleLevels.length > 0) {
-      if (db) dbIdleBefore = await db.read();
+    // 8. Memory, last (its sockets need no cleanup; each baseline is read right before its phase).
+    /**
+     * Open sockets up to each (cumulative) level, `concurrency` joins at a time, inside one time
+     * box, and read RSS after each level. `user(i)` makes the i-th user.
+     */
+    const measureSockets = async (
+      series: MemorySeries,
+      label: string,
+      levels: number[],
+      mode: "hold" | "idle",
+      concurrency: number,
+      budgetMs: number,
+      user: (i: number, id: string, token: string) => SimUser,
+    ) => {
+      if (levels.length === 0) return;
       await settle();
       const baseline = await sampleRss(s);
-      memoryBaselineMb = baseline.workerdMb;
-      memoryBaselineRoles = baseline.roles;
-      const idle: SimUser[] = [];
-      const maxLevel = Math.max(...plan.idleLevels);
-      const ids = Array.from({ length: maxLevel }, () => newId("i"));
-      const tokens = await mint(ids, "idle");
-      const idleDeadline = performance.now() + plan.idleBudgetMs;
-      for (const level of [...plan.idleLevels].sort((a, b) => a - b)) {
+      series.baselineWorkerdMb = round2(baseline.workerdMb);
+      series.baselineRolesMb = baseline.roles;
+      const baseRuntime = baseline.roles["workerd-runtime"] ?? 0;
+      const baseProxy = baseline.roles["workerd-proxy"] ?? 0;
+      progress.log(`  ${label} baseline: runtime ${f1(baseRuntime)} MB, proxy ${f1(baseProxy)} MB`);
+      const sorted = [...levels].sort((a, b) => a - b);
+      const maxLevel = sorted.at(-1)!;
+      const ids = Array.from({ length: maxLevel }, () => newId(mode === "hold" ? "m" : "i"));
+      const tokens = await mint(ids, label);
+      const users: SimUser[] = [];
+      const deadline = performance.now() + budgetMs;
+      for (const level of sorted) {
         const fresh: SimUser[] = [];
-        for (let i = idle.length; i < level; i++) {
-          fresh.push(new SimUser(ids[i]!, `${difficulties[i % 3]}.${topic(`i${i}`)}`, tokens[i]!));
-        }
-        progress.start(`opening idle sockets to ${level}`, fresh.length);
-        const t = performance.now();
-        const budgetLeft = idleDeadline - performance.now();
+        for (let i = users.length; i < level; i++) fresh.push(user(i, ids[i]!, tokens[i]!));
+        const budgetLeft = deadline - performance.now();
         if (budgetLeft <= 0) break;
-        const boxed = await openIdle(wsBase, fresh, 128, progress, budgetLeft);
+        progress.start(`${label}: opening to ${level}`, fresh.length);
+        const t = performance.now();
+        const boxed = await openSockets(wsBase, fresh, mode, concurrency, progress, budgetLeft);
         const openSeconds = (performance.now() - t) / 1000;
-        idle.push(...fresh);
-        progress.end(boxed ? "time box reached" : "");
+        users.push(...fresh);
+        const startedNow = fresh.filter((u) => !Number.isNaN(u.tJoin)).length;
+        progress.end(`${(startedNow / openSeconds).toFixed(1)} joins/s${boxed ? ", time box reached" : ""}`);
         await settle();
         const sample = await sampleRss(s);
-        const opened = idle.filter((u) => !Number.isNaN(u.tQueued) && u.ws?.readyState === 1).length;
-        const deltaMb = sample.workerdMb - baseline.workerdMb;
-        memory.push({
+        const ok = (u: SimUser) =>
+          mode === "hold" ? u.held : !Number.isNaN(u.tQueued) && !u.matched && u.ws?.readyState === 1;
+        const opened = users.filter(ok).length;
+        const started = users.filter((u) => !Number.isNaN(u.tJoin)).length;
+        const runtime = sample.roles["workerd-runtime"] ?? 0;
+        const proxy = sample.roles["workerd-proxy"] ?? 0;
+        const dR = runtime - baseRuntime;
+        const dP = proxy - baseProxy;
+        const per1k = (d: number) => (opened > 0 ? round2((d * 1000) / opened) : 0);
+        series.levels.push({
           waiting: level,
           timeBoxed: boxed,
           opened,
-          failed: idle.filter((u) => !Number.isNaN(u.tJoin)).length - opened,
+          failed: started - opened,
           rssMb: sample.roles,
+          runtimeMb: round2(runtime),
+          proxyMb: round2(proxy),
           workerdMb: round2(sample.workerdMb),
-          deltaMb: round2(deltaMb),
-          mbPer1k: opened > 0 ? round2((deltaMb * 1000) / opened) : 0,
+          deltaRuntimeMb: round2(dR),
+          deltaProxyMb: round2(dP),
+          deltaMb: round2(dR + dP),
+          mbPer1k: per1k(dR),
+          proxyMbPer1k: per1k(dP),
+          workerdMbPer1k: per1k(dR + dP),
           clientRssMb: round2(process.memoryUsage().rss / 1048576),
           openSeconds: round2(openSeconds),
+          joinsPerSec: round2(startedNow / openSeconds),
         });
         progress.log(
-          `  ${opened} waiting: workerd RSS ${sample.workerdMb.toFixed(1)} MB (+${deltaMb.toFixed(1)} MB, ${((deltaMb * 1000) / Math.max(1, opened)).toFixed(2)} MB per 1,000)`,
+          `  ${opened} ${mode === "hold" ? "held" : "waiting"}: runtime ${f1(runtime)} MB (+${f1(dR)}, ${f2(per1k(dR))} per 1,000), proxy ${f1(proxy)} MB (+${f1(dP)}, ${f2(per1k(dP))} per 1,000)`,
         );
         if (boxed) break;
       }
+    };
+
+    // 8a. Primary: N sockets in ONE bucket, joining in pairs (FIFO pairs each joiner with the one
+    // waiting) and never confirming, so each sits in the confirmation window on a hibernatable
+    // socket. Every user still has its own registry Durable Object, as in the product.
+    const memRoom = `medium.${topic("mem")}`;
+    await measureSockets(
+      memoryHeld,
+      "held sockets, one bucket",
+      plan.holdLevels.map((n) => n + (n % 2)),
+      "hold",
+      plan.holdConcurrency,
+      plan.holdBudgetMs,
+      (_i, id, token) => new SimUser(id, memRoom, token),
+    );
+    // 8b. Secondary: waiting sockets each alone in its own bucket (the held sockets stay open).
+    if (plan.idleLevels.length > 0) {
+      if (db) dbIdleBefore = await db.read();
+      await measureSockets(
+        memoryEach,
+        "waiting sockets, one bucket each",
+        plan.idleLevels,
+        "idle",
+        128,
+        plan.idleBudgetMs,
+        (i, id, token) => new SimUser(id, `${difficulties[i % 3]}.${topic(`i${i}`)}`, token),
+      );
       if (db) dbIdleAfter = await db.read();
     }
   } catch (error) {
@@ -442,9 +548,8 @@ async function main(): Promise<number> {
     plan,
     core,
     phases,
-    memory,
-    memoryBaselineMb,
-    memoryBaselineRoles,
+    memoryHeld,
+    memoryEach,
     db: {
       before: dbBefore,
       after: dbAfter,
@@ -520,11 +625,15 @@ async function drive(
   return { overloaded };
 }
 
-/** Open idle sockets, `concurrency` joins at a time, each done when its `queued` arrives. */
-/** Returns true if the time box ran out (the users not started yet are skipped). */
-async function openIdle(
+/**
+ * Open sockets `concurrency` joins at a time; each is done when its `queued` (idle) or
+ * `match_found` (hold) arrives, or after 30 s. Returns true if the time box ran out (users not
+ * started by then are skipped).
+ */
+async function openSockets(
   wsBase: string,
   users: SimUser[],
+  mode: "hold" | "idle",
   concurrency: number,
   progress: Progress,
   budgetMs: number,
@@ -532,13 +641,26 @@ async function openIdle(
   let n = 0;
   const until = performance.now() + budgetMs;
   let boxed = false;
-  await pool(users, concurrency, async (u) => {
+  // Held sockets go in pairs (one pool item = two joins), so the time box never leaves a lone
+  // waiter without a partner.
+  const step = mode === "hold" ? 2 : 1;
+  const groups: SimUser[][] = [];
+  for (let i = 0; i < users.length; i += step) groups.push(users.slice(i, i + step));
+  await pool(groups, Math.max(1, Math.round(concurrency / step)), async (group) => {
     if (performance.now() > until) {
       boxed = true;
       return;
     }
-    await u.start(wsBase, "idle");
-    progress.set(++n);
+    await Promise.all(
+      group.map(async (u) => {
+        const late = await Promise.race([
+          u.start(wsBase, mode).then(() => false),
+          sleep(30_000).then(() => true),
+        ]);
+        if (late) u.error ??= mode === "hold" ? "no match_found within 30 s" : "no queued within 30 s";
+        progress.set(++n);
+      }),
+    );
   });
   return boxed;
 }
@@ -632,9 +754,8 @@ function buildResults(input: {
   plan: Plan;
   core: CoreResult[];
   phases: PhaseResult[];
-  memory: MemoryLevel[];
-  memoryBaselineMb: number | null;
-  memoryBaselineRoles: Partial<Record<Role, number>>;
+  memoryHeld: MemorySeries;
+  memoryEach: MemorySeries;
   db: {
     before: DbCounters | undefined;
     after: DbCounters | undefined;
@@ -686,11 +807,15 @@ function buildResults(input: {
           problem: input.db.problem ?? null,
         }
       : { problem: input.db.problem ?? "database counters could not be read" };
-  const lastMemory = input.memory.at(-1);
-  // The per-1,000 figure comes from the largest level that was reached in full (a time-boxed
-  // level, or one where sockets dropped, says more about join throughput than about memory).
-  const fullLevels = input.memory.filter((m) => !m.timeBoxed && m.failed === 0 && m.opened >= m.waiting);
-  const memoryFigure = fullLevels.at(-1) ?? lastMemory;
+  // Each per-1,000 figure comes from the largest level reached with (almost) no failed sockets;
+  // a time-boxed level still counts (its figure is over the sockets actually held).
+  const figureOf = (series: MemorySeries) =>
+    series.levels.filter((m) => m.opened >= 500 && m.failed <= 0.01 * m.opened).at(-1) ??
+    series.levels.at(-1);
+  const heldFigure = figureOf(input.memoryHeld);
+  const eachFigure = figureOf(input.memoryEach);
+  const memoryUsers = (series: MemorySeries) =>
+    series.levels.at(-1) ? series.levels.at(-1)!.opened + series.levels.at(-1)!.failed : 0;
   const everyone = measured.flatMap((p) => [p.hot, ...(p.cold ? [p.cold] : [])]);
   return {
     date: input.date.toISOString(),
@@ -706,11 +831,7 @@ function buildResults(input: {
     server: input.server,
     core: input.core,
     phases: input.phases,
-    memory: {
-      baselineWorkerdMb: input.memoryBaselineMb === null ? null : round2(input.memoryBaselineMb),
-      baselineRolesMb: input.memoryBaselineRoles,
-      levels: input.memory,
-    },
+    memory: { held: input.memoryHeld, oneBucketEach: input.memoryEach },
     db,
     sustainedJoinsPerSec: best?.targetRate ?? 0,
     sustainedServedJoinsPerSec: best?.hot.servedJoinsPerSec ?? 0,
@@ -718,14 +839,23 @@ function buildResults(input: {
     wallSeconds: input.wallSeconds,
     clientCpuTotalMs: input.clientCpuTotalMs,
     totals: {
-      users: everyone.reduce((n, f) => n + f.users, 0) + (lastMemory?.waiting ?? 0),
+      users:
+        everyone.reduce((n, f) => n + f.users, 0) +
+        memoryUsers(input.memoryHeld) +
+        memoryUsers(input.memoryEach),
       matched: everyone.reduce((n, f) => n + f.matched, 0),
       ready: everyone.reduce((n, f) => n + f.ready, 0),
       errors: everyone.reduce((n, f) => n + f.errors, 0),
     },
-    rssMbPer1kWaiting: memoryFigure ? memoryFigure.mbPer1k : null,
+    rssMbPer1kWaiting: heldFigure ? heldFigure.mbPer1k : null,
+    rssMbPer1kWaitingProxy: heldFigure ? heldFigure.proxyMbPer1k : null,
+    rssMbPer1kWaitingLevel: heldFigure ? heldFigure.opened : null,
+    rssMbPer1kWaitingOneBucketEach: eachFigure ? eachFigure.mbPer1k : null,
   };
 }
+
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
 
 function mb(kb: number): number {
   return round2(kb / 1024);

@@ -11,7 +11,12 @@ export type Mode =
   /** Confirm on `match_found`, then wait for `match_ready` and the server's close. */
   | "confirm"
   /** Stay waiting: resolve once `queued` arrives; the socket stays open until `leave()`. */
-  | "idle";
+  | "idle"
+  /**
+   * Get matched but never confirm: resolve once `match_found` arrives; the socket stays open,
+   * sitting in the confirmation window (what a long confirm window holds per user).
+   */
+  | "hold";
 
 export class SimUser {
   readonly id: string;
@@ -44,6 +49,11 @@ export class SimUser {
 
   get matched(): boolean {
     return !Number.isNaN(this.tFound);
+  }
+
+  /** Matched and still connected (hold mode: a socket sitting in the confirmation window). */
+  get held(): boolean {
+    return this.matched && this.ws?.readyState === WebSocket.OPEN;
   }
 
   get ready(): boolean {
@@ -112,6 +122,7 @@ export class SimUser {
           this.matchId = String(frame.matchId);
           this.partnerId = String(frame.partnerId);
         }
+        if (this.#mode === "hold") this.#finish();
         if (this.#mode === "confirm") {
           this.tConfirmSent = performance.now();
           this.ws?.send(JSON.stringify({ type: "confirm", matchId: frame.matchId }));
