@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /**
  * Linux /proc readers: the process tree under the stack we started, resident memory (VmRSS) and
@@ -103,4 +103,35 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+export type FdStats = { sockets: number; files: number; other: number; limit: number | undefined };
+
+/** Open file descriptors of a process by kind, and its soft RLIMIT_NOFILE; undefined if gone. */
+export function fdStats(pid: number): FdStats | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  const out: FdStats = { sockets: 0, files: 0, other: 0, limit: undefined };
+  for (const fd of entries) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target.startsWith("socket:")) out.sockets++;
+    else if (target.startsWith("/")) out.files++;
+    else out.other++;
+  }
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+    if (m) out.limit = Number(m[1]);
+  } catch {
+    // gone
+  }
+  return out;
 }

@@ -7,6 +7,7 @@ import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
 import { type CoreResult, coreBench } from "./core.ts";
 import { type DbCounters, DbProbe } from "./db.ts";
+import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import { type Results, renderSvg, renderTable, summaryLine } from "./report.ts";
 import {
@@ -75,7 +76,7 @@ const FULL: Plan = {
   holdLevels: [1000, 5000, 10000],
   holdBudgetMs: 230_000,
   holdConcurrency: 50,
-  idleLevels: [1000],
+  idleLevels: [500],
   burstHotPairs: 250,
   burstColdPairs: 50,
   rates: [25, 50, 100, 250, 500, 1000, 1500],
@@ -160,6 +161,11 @@ export type MemoryLevel = {
   /** Both workerd processes together, MB per 1,000. */
   workerdMbPer1k: number;
   clientRssMb: number;
+  /** Open fds of the runtime workerd (sockets / files), and its soft RLIMIT_NOFILE. */
+  runtimeFds: FdStats | null;
+  proxyFds: FdStats | null;
+  /** The level was lowered so the runtime stays under 85 % of its fd limit. */
+  fdCapped: boolean;
   /** Seconds to open this level's new sockets, and the join rate that makes. */
   openSeconds: number;
   joinsPerSec: number;
@@ -169,6 +175,8 @@ export type MemorySeries = {
   what: string;
   baselineWorkerdMb: number | null;
   baselineRolesMb: Partial<Record<Role, number>>;
+  baselineRuntimeFds?: FdStats | null;
+  baselineProxyFds?: FdStats | null;
   levels: MemoryLevel[];
 };
 
@@ -450,6 +458,12 @@ async function main(): Promise<number> {
       const baseline = await sampleRss(s);
       series.baselineWorkerdMb = round2(baseline.workerdMb);
       series.baselineRolesMb = baseline.roles;
+      const fdsOf = (role: Role): FdStats | null => {
+        const pid = s.snapshot().roles[role]?.pids[0];
+        return pid === undefined ? null : (fdStats(pid) ?? null);
+      };
+      const fdTotal = (x: FdStats | null) => (x ? x.sockets + x.files + x.other : 0);
+      const baseFds = fdsOf("workerd-runtime");
       const baseRuntime = baseline.roles["workerd-runtime"] ?? 0;
       const baseProxy = baseline.roles["workerd-proxy"] ?? 0;
       progress.log(`  ${label} baseline: runtime ${f1(baseRuntime)} MB, proxy ${f1(baseProxy)} MB`);
@@ -459,7 +473,34 @@ async function main(): Promise<number> {
       const tokens = await mint(ids, label);
       const users: SimUser[] = [];
       const deadline = performance.now() + budgetMs;
-      for (const level of sorted) {
+      let fdsNow = baseFds;
+      const baseProxyFds = fdsOf("workerd-proxy");
+      let proxyFdsNow = baseProxyFds;
+      for (const asked of sorted) {
+        // workerd's runtime holds several fds per user (the proxy's connection, each registry's
+        // SQLite files); past its RLIMIT_NOFILE it crashes and drops every socket. Stop short.
+        // The same holds for wrangler's proxy workerd (two fds per relayed socket).
+        let level = asked;
+        let fdCapped = false;
+        const done = users.filter((u) => !Number.isNaN(u.tJoin)).length;
+        for (const [name, base, now] of [
+          ["runtime", baseFds, fdsNow],
+          ["proxy", baseProxyFds, proxyFdsNow],
+        ] as const) {
+          const limit = now?.limit;
+          if (limit === undefined) continue;
+          // Before the first level, assume 4 fds per user (what the proxy was seen to hold).
+          const perUser = done === 0 ? 4 : Math.max(0.5, (fdTotal(now) - fdTotal(base)) / done);
+          const room = Math.floor((0.85 * limit - fdTotal(now)) / perUser);
+          if (done + room < level) {
+            level = Math.max(done, done + room - ((done + room) % 2));
+            fdCapped = true;
+            progress.log(
+              `  ${asked} would pass 85 % of the ${name} workerd's fd limit (${limit}; ${perUser.toFixed(1)} fds per user): stopping at ${level}`,
+            );
+          }
+        }
+        if (level <= users.length) break;
         const fresh: SimUser[] = [];
         for (let i = users.length; i < level; i++) fresh.push(user(i, ids[i]!, tokens[i]!));
         const budgetLeft = deadline - performance.now();
@@ -473,6 +514,8 @@ async function main(): Promise<number> {
         progress.end(`${(startedNow / openSeconds).toFixed(1)} joins/s${boxed ? ", time box reached" : ""}`);
         await settle();
         const sample = await sampleRss(s);
+        fdsNow = fdsOf("workerd-runtime");
+        proxyFdsNow = fdsOf("workerd-proxy");
         const ok = (u: SimUser) =>
           mode === "hold" ? u.held : !Number.isNaN(u.tQueued) && !u.matched && u.ws?.readyState === 1;
         const opened = users.filter(ok).length;
@@ -483,7 +526,7 @@ async function main(): Promise<number> {
         const dP = proxy - baseProxy;
         const per1k = (d: number) => (opened > 0 ? round2((d * 1000) / opened) : 0);
         series.levels.push({
-          waiting: level,
+          waiting: asked,
           timeBoxed: boxed,
           opened,
           failed: started - opened,
@@ -498,30 +541,23 @@ async function main(): Promise<number> {
           proxyMbPer1k: per1k(dP),
           workerdMbPer1k: per1k(dR + dP),
           clientRssMb: round2(process.memoryUsage().rss / 1048576),
+          runtimeFds: fdsNow,
+          proxyFds: proxyFdsNow,
+          fdCapped,
           openSeconds: round2(openSeconds),
           joinsPerSec: round2(startedNow / openSeconds),
         });
         progress.log(
           `  ${opened} ${mode === "hold" ? "held" : "waiting"}: runtime ${f1(runtime)} MB (+${f1(dR)}, ${f2(per1k(dR))} per 1,000), proxy ${f1(proxy)} MB (+${f1(dP)}, ${f2(per1k(dP))} per 1,000)`,
         );
-        if (boxed) break;
+        if (boxed || fdCapped) break;
       }
+      series.baselineRuntimeFds = baseFds;
+      series.baselineProxyFds = baseProxyFds;
     };
 
-    // 8a. Primary: N sockets in ONE bucket, joining in pairs (FIFO pairs each joiner with the one
-    // waiting) and never confirming, so each sits in the confirmation window on a hibernatable
-    // socket. Every user still has its own registry Durable Object, as in the product.
-    const memRoom = `medium.${topic("mem")}`;
-    await measureSockets(
-      memoryHeld,
-      "held sockets, one bucket",
-      plan.holdLevels.map((n) => n + (n % 2)),
-      "hold",
-      plan.holdConcurrency,
-      plan.holdBudgetMs,
-      (_i, id, token) => new SimUser(id, memRoom, token),
-    );
-    // 8b. Secondary: waiting sockets each alone in its own bucket (the held sockets stay open).
+    // 8a. Secondary, first: waiting sockets each alone in its own bucket (they stay open; run
+    // first so the primary, capped by the fd limit, takes what room is left).
     if (plan.idleLevels.length > 0) {
       if (db) dbIdleBefore = await db.read();
       await measureSockets(
@@ -535,6 +571,19 @@ async function main(): Promise<number> {
       );
       if (db) dbIdleAfter = await db.read();
     }
+    // 8b. Primary: N sockets in ONE bucket, joining in pairs (FIFO pairs each joiner with the one
+    // waiting) and never confirming, so each sits in the confirmation window on a hibernatable
+    // socket. Every user still has its own registry Durable Object, as in the product.
+    const memRoom = `medium.${topic("mem")}`;
+    await measureSockets(
+      memoryHeld,
+      "held sockets, one bucket",
+      plan.holdLevels.map((n) => n + (n % 2)),
+      "hold",
+      plan.holdConcurrency,
+      plan.holdBudgetMs,
+      (_i, id, token) => new SimUser(id, memRoom, token),
+    );
   } catch (error) {
     await stopStack();
     throw error;

@@ -462,7 +462,14 @@ export class BucketActor extends Server<Env> {
 
   #sendTo(userId: string, frame: ServerFrame): void {
     const text = JSON.stringify(frame);
-    for (const c of this.getConnections(userId)) c.send(text);
+    for (const c of this.getConnections(userId)) {
+      try {
+        c.send(text);
+      } catch {
+        // Closing under us (the client left, or an earlier effect of this step closed it): the
+        // frame is moot, and the request's state is already persisted either way.
+      }
+    }
   }
 
   #refuse(connection: Connection, code: ErrorCode, message: string): void {
