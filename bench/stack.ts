@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../test/support/localProcesses.ts";
 import { cpuMs, descendants, groupIsGone, isAlive, type ProcInfo, rssKb, signalGroup } from "./proc.ts";
 
 /**
@@ -33,18 +33,6 @@ export type Stack = {
   workerdPids(): number[];
   stop(): Promise<void>;
 };
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => done(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
