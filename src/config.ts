@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { canonicalTopic } from "./protocol/values.ts";
 
 /**
  * Every setting the service reads, parsed once from the Worker's env (or, in the start script,
@@ -82,7 +83,8 @@ export const configSchema = z
     MATCH_TIMEOUT_SECONDS: seconds(60, 3600),
     CONFIRM_TIMEOUT_SECONDS: seconds(20, 600),
     RECONNECT_GRACE_SECONDS: seconds(10, 600),
-    TOPICS: list,
+    /** Canonical slugs, so requests compare with what they are routed by. */
+    TOPICS: list.transform((topics) => topics.map(canonicalTopic)),
     CORS_ORIGINS: list,
     DATABASE_URL: databaseUrl,
     /** host:port of the WebSocket-to-TCP bridge used to reach a local Postgres (never Neon). */

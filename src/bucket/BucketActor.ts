@@ -2,6 +2,7 @@ import { type Connection, type ConnectionContext, Server, type WSMessage } from 
 import { type Config, configFromEnv } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
+import { errorMessage } from "../errorMessage.ts";
 import type { BucketState } from "../matching/state.ts";
 import { restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
@@ -414,7 +415,7 @@ export class BucketActor extends Server<Env> {
       );
       this.#deliverAt = Date.now() + backoff * (0.75 + Math.random() / 2);
       console.warn(
-        `outbox delivery failed (${this.#deliveryFailures}x), retrying in ~${backoff} ms: ${describe(e)}`,
+        `outbox delivery failed (${this.#deliveryFailures}x), retrying in ~${backoff} ms: ${errorMessage(e)}`,
       );
     } finally {
       this.#delivering = false;
@@ -454,7 +455,7 @@ export class BucketActor extends Server<Env> {
       },
       (e) => {
         this.#setupsInFlight.delete(match.id);
-        console.warn(`session setup failed for ${match.id}: ${describe(e)}`);
+        console.warn(`session setup failed for ${match.id}: ${errorMessage(e)}`);
         this.#run(bucket.setupFailed(this.#state, this.#clock(), match.id).step);
       },
     );
@@ -515,13 +516,6 @@ const OUTBOX_BATCH_SIZE = 500;
 const SETUP_WATCHDOG_MS = 30_000;
 const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
-
-/** A readable line for logs; the Neon driver rejects with ErrorEvents, which print as [object]. */
-function describe(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  const message = (e as { message?: unknown } | null)?.message;
-  return typeof message === "string" && message ? message : String(e);
-}
 
 function refusal(status: Refusal["status"], code: string, message: string): Refusal {
   return { ok: false, status, code, message };

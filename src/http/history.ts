@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type Database, withDatabase } from "../db/connect.ts";
+import { errorMessage } from "../errorMessage.ts";
 import { matchIdSchema } from "../protocol/values.ts";
 import { isDatabaseUnavailable } from "../records/databaseErrors.ts";
 import {
@@ -102,21 +103,9 @@ async function read<T>(c: Context<AppEnv>, work: (db: Database) => Promise<T>): 
     return await withDatabase(DATABASE_URL, NEON_WS_PROXY, work, { timeoutMs: READ_TIMEOUT_MS });
   } catch (e) {
     if (!isDatabaseUnavailable(e)) throw e;
-    console.error(`history: database unavailable: ${rootMessage(e)}`);
+    console.error(`history: database unavailable: ${errorMessage(e)}`);
     throw unavailable("The match records are unavailable right now; please retry shortly.");
   }
-}
-
-function rootMessage(error: unknown): string {
-  let current = error;
-  for (let depth = 0; depth < 5; depth++) {
-    const cause = (current as { cause?: unknown } | null)?.cause;
-    if (cause === undefined || cause === null) break;
-    current = cause;
-  }
-  return current instanceof Error || (current !== null && typeof current === "object" && "message" in current)
-    ? String((current as { message: unknown }).message)
-    : String(current);
 }
 
 function unavailable(message: string): ApiError {

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import type { Refusal } from "../bucket/BucketActor.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
@@ -32,20 +32,14 @@ matchRequests.post("/request", authenticate, async (c) => {
 });
 
 matchRequests.get("/request/:id", authenticate, async (c) => {
-  const requestId = param(requestIdSchema, c.req.param("id"), "request");
-  const { userId } = c.get("identity");
-  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
-  if (!room) throw unknownRequest(requestId);
+  const { userId, requestId, room } = await ownRequest(c);
   const answer = await bucketActor(c.env, room).getRequest(userId, requestId);
   if (!answer.ok) throw fromRefusal(answer);
   return c.json(answer.request);
 });
 
 matchRequests.delete("/request/:id", authenticate, async (c) => {
-  const requestId = param(requestIdSchema, c.req.param("id"), "request");
-  const { userId } = c.get("identity");
-  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
-  if (!room) throw unknownRequest(requestId);
+  const { userId, requestId, room } = await ownRequest(c);
   const answer = await bucketActor(c.env, room).cancelRequest(userId, requestId);
   if (!answer.ok) throw fromRefusal(answer);
   return c.json({ message: "Match request cancelled" });
@@ -111,7 +105,7 @@ function param<S extends z.ZodType>(schema: S, value: string, what: string): z.o
 }
 
 export function checkTopicAllowed(topics: string[], topic: string): void {
-  if (topics.length > 0 && !topics.map((t) => t.toLowerCase().replace(/\s+/g, "-")).includes(topic)) {
+  if (topics.length > 0 && !topics.includes(topic)) {
     throw new ApiError(400, "unknown_topic", `Topic must be one of: ${topics.join(", ")}.`);
   }
 }
@@ -122,8 +116,13 @@ export function rateLimited(): ApiError {
   });
 }
 
-function unknownRequest(requestId: string): ApiError {
-  return new ApiError(404, "not_found", `No request ${requestId} of yours is known.`);
+/** The `:id` request of the caller and the bucket it lives in, found through their registry. */
+async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; requestId: string; room: string }> {
+  const requestId = param(requestIdSchema, c.req.param("id") ?? "", "request");
+  const { userId } = c.get("identity");
+  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
+  if (!room) throw new ApiError(404, "not_found", `No request ${requestId} of yours is known.`);
+  return { userId, requestId, room };
 }
 
 function fromRefusal(r: Refusal): ApiError {

@@ -2,6 +2,7 @@ import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:te
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/http/app.ts";
 import { confirmedAnswer, queueFigures, requestView } from "../../src/protocol/http.ts";
+import type { UserRegistry } from "../../src/registry/UserRegistry.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, bucketStub, tokenFor } from "./socketClient.ts";
 
@@ -262,6 +263,18 @@ describe("maintenance on the socket path", () => {
   });
 });
 
+/** Put a claim back into a user's registry, as if the release after its request ended never came. */
+async function putClaimBack(registry: DurableObjectStub<UserRegistry>, room: string, requestId: string) {
+  await runInDurableObject(registry, (_r, state) => {
+    state.storage.sql.exec(
+      "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
+      room,
+      requestId,
+      Date.now(),
+    );
+  });
+}
+
 describe("the user registry stays consistent", () => {
   it("still holds the claim after the holding bucket is evicted, and frees it when that request ends", async () => {
     const u = newUser("u");
@@ -280,14 +293,7 @@ describe("the user registry stays consistent", () => {
     const first = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
     expect((await api(u, "DELETE", `/request/${first.id}`)).status).toBe(200);
     // As if the first request's release were still on its way: its claim is still there.
-    await runInDurableObject(registry, (_r, state) => {
-      state.storage.sql.exec(
-        "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
-        `easy.${topic}`,
-        first.id,
-        Date.now(),
-      );
-    });
+    await putClaimBack(registry, `easy.${topic}`, first.id);
     const second = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
     expect(second.id).not.toBe(first.id);
     // Now the late release arrives.
@@ -302,14 +308,7 @@ describe("the user registry stays consistent", () => {
     // Put the claim back as if the release after the cancel had never arrived.
     const registry = env.Registry.get(env.Registry.idFromName(u));
     expect((await api(u, "DELETE", `/request/${created.id}`)).status).toBe(200);
-    await runInDurableObject(registry, (_r, state) => {
-      state.storage.sql.exec(
-        "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
-        `easy.${topic}`,
-        created.id,
-        Date.now(),
-      );
-    });
+    await putClaimBack(registry, `easy.${topic}`, created.id);
     expect((await api(u, "POST", "/request", { difficulty: "medium", topic })).status).toBe(201);
   });
 });
@@ -412,5 +411,34 @@ describe("CORS", () => {
       allowed,
     );
     expect(health.headers.get("Access-Control-Allow-Origin")).toBe("https://other.example");
+  });
+});
+
+describe("TOPICS", () => {
+  it("refuses any topic not listed, comparing canonical slugs", async () => {
+    const limited = { ...env, TOPICS: "Arrays, Dynamic Programming" };
+    const post = async (topic: string) =>
+      app.request(
+        "/api/v1/matching/request",
+        {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${await tokenFor(newUser("u"))}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ difficulty: "easy", topic }),
+        },
+        limited,
+      );
+    expect((await post("dynamic programming")).status).toBe(201);
+    const refused = await post("graphs");
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { code: "unknown_topic" } });
+    const socket = await app.request(
+      `/parties/bucket/easy.graphs?token=${await tokenFor(newUser("u"))}`,
+      { headers: { Upgrade: "websocket" } },
+      limited,
+    );
+    expect(socket.status).toBe(400);
   });
 });
