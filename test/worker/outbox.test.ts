@@ -97,6 +97,31 @@ describe("durable records through the outbox", () => {
     expect(await rowsFor(room)).toMatchObject({ requests: 2, matches: 1 });
   });
 
+  it("drains a backlog of thousands of entries over a few connections, every row once", async () => {
+    const room = uniqueRoom();
+    await database("down");
+    await playMatches(room, 2);
+    // Copy the entries (same rows, newer versions) until the backlog spans many batches.
+    const backlog = await runInDurableObject(bucketStub(room), (_actor, state) => {
+      while (state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n < 4_500) {
+        state.storage.sql.exec("INSERT INTO outbox (kind, body) SELECT kind, body FROM outbox");
+      }
+      return state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+    });
+    await database("up");
+    // Each delivery sends a bounded share over one connection, then asks to go on at once.
+    let deliveries = 0;
+    while ((await outboxSize(room)) > 0 && deliveries < 10) {
+      deliveries++;
+      await alarmAfter(room, 120_000 * deliveries);
+    }
+    expect(await outboxSize(room)).toBe(0);
+    expect(deliveries).toBeGreaterThan(1);
+    // Fewer connections than batches of 500: a connection carries several batches.
+    expect(deliveries).toBeLessThan(backlog / 500);
+    expect(await rowsFor(room)).toEqual({ requests: 4, matches: 2, statuses: Array(4).fill("CONFIRMED") });
+  });
+
   it("serves the delivered records: history, one match, popular topics", async () => {
     const room = uniqueRoom("medium");
     await playMatches(room, 2);
