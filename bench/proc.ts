@@ -135,3 +135,23 @@ export function fdStats(pid: number): FdStats | undefined {
   }
   return out;
 }
+
+/** Listening TCP ports of a process, from /proc (no ss/lsof needed). */
+export function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports: number[] = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[3] !== "0A" || !inodes.has(cols[9] ?? "")) continue;
+    ports.push(Number.parseInt(cols[1]!.split(":")[1]!, 16));
+  }
+  return ports;
+}

@@ -1,14 +1,16 @@
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
+import { type CpuProfile, cpuShares, moduleLines } from "./cpuShares.ts";
+import { listeningPorts } from "./proc.ts";
 import { PROJECT_ROOT, type Stack, startStack } from "./stack.ts";
 import { SimUser } from "./users.ts";
 
 /**
- * `node bench/profile.ts [--rate 40] [--seconds 10] [--mode pairs|idle]`: a V8 CPU profile of the
+ * `node bench/profile.ts [--rate 40] [--seconds 10] [--mode pairs|rejoin|idle]`: a V8 CPU profile of the
  * workerd runtime (the Worker and every Durable Object) while simulated users join, taken over
  * the runtime's own inspector (Chrome DevTools Protocol). Prints the top functions by self time
  * and writes bench/results/<timestamp>.cpuprofile (open it in Chrome DevTools > Performance).
@@ -25,26 +27,6 @@ const { values } = parseArgs({
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-/** Listening TCP ports of a process, from /proc (no ss/lsof needed). */
-function listeningPorts(pid: number): number[] {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]!);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const ports: number[] = [];
-  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols[3] !== "0A" || !inodes.has(cols[9] ?? "")) continue;
-    ports.push(Number.parseInt(cols[1]!.split(":")[1]!, 16));
-  }
-  return ports;
-}
 
 async function inspectorUrl(stack: Stack): Promise<string> {
   // wrangler's inspector proxy (in the proxy workerd) answers; the runtime's own port does not
@@ -86,12 +68,8 @@ class Cdp {
   }
 }
 
-type Node = {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-};
-type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+type Profile = CpuProfile;
+type Node = CpuProfile["nodes"][number];
 
 async function main() {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -119,34 +97,57 @@ async function main() {
       ),
     );
     await sleep(1500);
+    const playAll = async () => {
+      const pending: Promise<void>[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < total; i++) {
+        const wait = (i * 1000) / rate - (performance.now() - t0);
+        if (wait > 0) await sleep(wait);
+        pending.push(
+          new SimUser(`prof-${i}`, room(i), tokens[i]!).start(
+            wsBase,
+            values.mode === "idle" ? "idle" : "confirm",
+          ),
+        );
+      }
+      await Promise.race([Promise.all(pending), sleep(20_000)]);
+    };
+    // rejoin: every user has played once before (its registry object exists), as returning users have.
+    if (values.mode === "rejoin") {
+      await playAll();
+      await sleep(1500);
+    }
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.setSamplingInterval", { interval: 250 });
     await cdp.send("Profiler.start");
-    const pending: Promise<void>[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < total; i++) {
-      const wait = (i * 1000) / rate - (performance.now() - t0);
-      if (wait > 0) await sleep(wait);
-      pending.push(
-        new SimUser(`prof-${i}`, room(i), tokens[i]!).start(
-          wsBase,
-          values.mode === "idle" ? "idle" : "confirm",
-        ),
-      );
-    }
-    await Promise.race([Promise.all(pending), sleep(20_000)]);
+    await playAll();
     await sleep(1000);
     const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
     ws.close();
+    // The bundle wrangler is running (deleted when it stops): its module markers name each line.
+    const bundle = newestBundle();
     const path = join(PROJECT_ROOT, "bench", "results", `${stamp}.cpuprofile`);
     writeFileSync(path, JSON.stringify(profile));
-    summarize(profile, path);
+    summarize(profile, path, total, bundle === undefined ? undefined : moduleLines(bundle));
   } finally {
     await stack.stop();
   }
 }
 
-function summarize(p: Profile, path: string) {
+function newestBundle(): string | undefined {
+  const dir = join(PROJECT_ROOT, ".wrangler", "tmp");
+  try {
+    const newest = readdirSync(dir)
+      .filter((d) => d.startsWith("dev-"))
+      .map((d) => join(dir, d, "index.js"))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    return newest ? readFileSync(newest, "utf8") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function summarize(p: Profile, path: string, joins: number, moduleOf?: (line: number) => string | undefined) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -174,6 +175,15 @@ function summarize(p: Profile, path: string) {
   const idle = [...selfBy].filter(([l]) => l.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
   console.log(`profile: ${path}`);
   console.log(`wall ${(totalUs / 1000).toFixed(0)} ms, busy ${((totalUs - idle) / 1000).toFixed(0)} ms`);
+  // V8 samples the thread on a wall clock, so under load these are shares of the thread's busy
+  // time, not CPU: the bench's /proc figures are the CPU (see README "Performance").
+  console.log(`busy samples by what they were for (${joins} joins):`);
+  if (!moduleOf) console.log("  (bundle not found: code resumed after an await is not attributed)");
+  const shares = cpuShares(p, moduleOf);
+  const busy = shares.reduce((n, x) => n + x.ms, 0);
+  for (const { share, ms } of shares) {
+    console.log(`  ${((100 * ms) / busy).toFixed(1).padStart(5)} %  ${share}`);
+  }
   console.log("top self time:");
   for (const [l, us] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${l}`);

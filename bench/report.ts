@@ -4,9 +4,30 @@ import type { Dist } from "./stats.ts";
 
 /** The table on stdout, the SVG chart and the one-line JSON summary, all from one Results. */
 
+/** What a run measured: the service, or the runtime floor that bounds it (bench/floor/). */
+export type Target = { name: "service" | "floor" | "floor+claim"; description: string };
+
+export const TARGETS_MEASURED = {
+  service: {
+    name: "service",
+    description: "the service (npm start: router, bucket actors, registries, outbox)",
+  },
+  floor: {
+    name: "floor",
+    description:
+      "runtime floor, bare: same protocol, no auth, registry, storage or partyserver (bench/floor/)",
+  },
+  floorClaim: {
+    name: "floor+claim",
+    description:
+      "runtime floor + one per-user Durable Object write per join, as our registry claim (bench/floor/)",
+  },
+} as const satisfies Record<string, Target>;
+
 export type Results = {
   date: string;
   command: string;
+  target: Target;
   machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; node: string };
   plan: Record<string, unknown>;
   server: Record<string, unknown>;
@@ -20,8 +41,12 @@ export type Results = {
   wallSeconds: number;
   clientCpuTotalMs: number;
   totals: { users: number; matched: number; ready: number; errors: number };
-  /** Primary: runtime workerd MB per 1,000 sockets held by one bucket actor. */
+  /** Primary: runtime workerd MB per 1,000 sockets held by one bucket actor (after hibernation if read). */
   rssMbPer1kWaiting: number | null;
+  /** The same, read right after opening them, with every actor still in memory. */
+  rssMbPer1kWaitingActive: number | null;
+  /** Whether rssMbPer1kWaiting was read after the actors hibernated. */
+  rssMbPer1kWaitingHibernated: boolean;
   /** Same sockets, wrangler's proxy workerd (a `wrangler dev` cost). */
   rssMbPer1kWaitingProxy: number | null;
   /** How many held sockets that figure was read at. */
@@ -39,6 +64,7 @@ export const TARGETS = {
 export function summaryLine(r: Results): Record<string, unknown> {
   return {
     date: r.date,
+    target: r.target.name,
     users: r.totals.users,
     matched: r.totals.matched,
     ready: r.totals.ready,
@@ -48,8 +74,8 @@ export function summaryLine(r: Results): Record<string, unknown> {
     matchBasis: "join start -> match_found, both sides, hot bucket at 500 joins/s",
     joinsPerSec: r.sustainedJoinsPerSec,
     rssMbPer1kWaiting: r.rssMbPer1kWaiting,
-    rssMbPer1kWaitingBasis:
-      "runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket",
+    rssMbPer1kWaitingBasis: `runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket${r.rssMbPer1kWaitingHibernated ? ", after the actors hibernated" : ", actors in memory"}`,
+    rssMbPer1kWaitingActive: r.rssMbPer1kWaitingActive,
     rssMbPer1kWaitingAt: r.rssMbPer1kWaitingLevel,
     rssMbPer1kWaitingProxy: r.rssMbPer1kWaitingProxy,
     rssMbPer1kWaitingOneBucketEach: r.rssMbPer1kWaitingOneBucketEach,
@@ -80,8 +106,14 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
   const measured = r.phases.filter((p) => p.kind !== "warmup");
   out.push(`edge-matcher benchmark, ${r.date}`);
   out.push(`command: ${r.command}`);
+  out.push(`measured: ${r.target.description}`);
   out.push(
     `machine: ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memGiB} GiB, Linux ${r.machine.kernel}, client Node ${r.machine.node}; server: wrangler dev (workerd) on 127.0.0.1, sharing the cores with the client`,
+  );
+  out.push(
+    r.server.viaProxy === false
+      ? "clients: straight to the runtime workerd's own socket (wrangler's dev proxy, which production lacks, is bypassed)"
+      : "clients: through wrangler's dev proxy (a second workerd relaying every socket; production has none)",
   );
   out.push("");
   out.push("Join -> match_found, ms (p50 / p90 / p99 / max). 'join' = before the upgrade request is sent.");
@@ -99,6 +131,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
         "from open p50/p99",
         "confirm->ready p50/p99",
         "err",
+        "cancelled",
       ],
       measured.map((p) => [
         p.name + (p.overloaded ? " (overloaded)" : ""),
@@ -109,6 +142,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
         p.hot.joinerFromOpen ? `${f(p.hot.joinerFromOpen.p50, 2)} / ${f(p.hot.joinerFromOpen.p99, 2)}` : "-",
         p.hot.confirmToReady ? `${f(p.hot.confirmToReady.p50)} / ${f(p.hot.confirmToReady.p99)}` : "-",
         p.hot.errors,
+        p.hot.cancelledMatches,
       ]),
     ),
   );
@@ -222,6 +256,25 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
         ],
       ),
     );
+    const asleep = series.levels.filter((m) => m.afterHibernation);
+    if (asleep.length > 0) {
+      out.push(
+        "  Read again after every actor had been idle for workerd's 10 s eviction (the sockets stay open):",
+      );
+      out.push(
+        table(
+          ["sockets", "still open", "runtime MB", "runtime MB/1k", "proxy MB", "proxy MB/1k"],
+          asleep.map((m) => [
+            m.opened,
+            m.afterHibernation!.stillOpen,
+            f(m.afterHibernation!.runtimeMb),
+            f(m.afterHibernation!.mbPer1k, 2),
+            f(m.afterHibernation!.proxyMb),
+            f(m.afterHibernation!.proxyMbPer1k, 2),
+          ]),
+        ),
+      );
+    }
     out.push("");
   };
   if (r.memory.held.levels.length > 0) {
@@ -285,7 +338,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
           `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle sockets (one bucket, runtime workerd)`,
           mem === null
             ? "-"
-            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
+            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held${r.rssMbPer1kWaitingHibernated ? `, hibernated (${f(r.rssMbPer1kWaitingActive, 2)} MB with actors in memory)` : ""} (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
           // Under 1,000 sockets the RSS delta is within GC noise: no verdict.
           verdict(
             mem === null || (r.rssMbPer1kWaitingLevel ?? 0) < 1000 ? null : mem <= TARGETS.mbPer1kWaiting,

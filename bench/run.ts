@@ -9,7 +9,14 @@ import { type CoreResult, coreBench } from "./core.ts";
 import { type DbCounters, DbProbe } from "./db.ts";
 import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
-import { type Results, renderSvg, renderTable, summaryLine } from "./report.ts";
+import {
+  type Results,
+  renderSvg,
+  renderTable,
+  summaryLine,
+  TARGETS_MEASURED,
+  type Target,
+} from "./report.ts";
 import {
   externalStack,
   PROJECT_ROOT,
@@ -43,6 +50,12 @@ const USAGE = `usage: npm run bench -- [--quick] [--url http://127.0.0.1:8787 [-
   --hold LIST        primary memory figure: matched-but-unconfirmed sockets held in one bucket,
                      e.g. 1000,5000,10000 (cumulative levels)
   --idle LIST        secondary memory figure: waiting sockets, one bucket each, e.g. 1000
+  --floor bare|claim bench the runtime floor (bench/floor/) instead of the service: the same
+                     protocol with none of our work ("bare"), or plus one per-user Durable
+                     Object write per join ("claim"); the gap to the service is ours
+  --via-proxy        connect through wrangler's dev proxy (the port npm start prints) instead of
+                     straight to the runtime workerd; the proxy relays every socket in a second
+                     workerd, which production does not have
   --no-chart-copy    do not overwrite bench/latency.svg`;
 
 type Plan = {
@@ -68,6 +81,8 @@ type Plan = {
   drainMs: number;
   /** Time box for opening idle sockets (all levels together). */
   idleBudgetMs: number;
+  /** Wait after each memory level for workerd to evict the idle actors (10 s), then read again. */
+  hibernateWaitMs: number;
 };
 
 const FULL: Plan = {
@@ -85,6 +100,7 @@ const FULL: Plan = {
   maxInFlight: 500,
   drainMs: 15_000,
   idleBudgetMs: 60_000,
+  hibernateWaitMs: 14_000,
 };
 
 const QUICK: Plan = {
@@ -102,6 +118,7 @@ const QUICK: Plan = {
   maxInFlight: 200,
   drainMs: 6_000,
   idleBudgetMs: 8_000,
+  hibernateWaitMs: 0,
 };
 
 /** p99 join -> match_found a bucket must stay under for its rate to count as sustained. */
@@ -169,6 +186,15 @@ export type MemoryLevel = {
   /** Seconds to open this level's new sockets, and the join rate that makes. */
   openSeconds: number;
   joinsPerSec: number;
+  /** The same sockets read again once every actor has been idle long enough to be evicted. */
+  afterHibernation?: {
+    runtimeMb: number;
+    proxyMb: number;
+    mbPer1k: number;
+    proxyMbPer1k: number;
+    /** Sockets still open and in their state then (hibernation must not drop them). */
+    stillOpen: number;
+  };
 };
 
 export type MemorySeries = {
@@ -192,6 +218,8 @@ async function main(): Promise<number> {
       hold: { type: "string" },
       idle: { type: "string" },
       "no-chart-copy": { type: "boolean", default: false },
+      floor: { type: "string" },
+      "via-proxy": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     allowPositionals: false,
@@ -208,6 +236,21 @@ async function main(): Promise<number> {
     idleLevels: parseList(values.idle, base.idleLevels),
     stepSeconds: values["step-seconds"] ? Number(values["step-seconds"]) : base.stepSeconds,
   };
+  const floor = values.floor;
+  if (floor !== undefined && floor !== "bare" && floor !== "claim") {
+    console.error(`--floor takes bare or claim, not ${floor}\n${USAGE}`);
+    return 2;
+  }
+  if (floor && values.url) {
+    console.error(`--floor starts its own server; it cannot be combined with --url\n${USAGE}`);
+    return 2;
+  }
+  const target: Target =
+    floor === "bare"
+      ? TARGETS_MEASURED.floor
+      : floor === "claim"
+        ? TARGETS_MEASURED.floorClaim
+        : TARGETS_MEASURED.service;
   const secret = values.secret ?? process.env.JWT_SECRET ?? DEV_JWT_SECRET;
   const date = new Date();
   const stamp = date.toISOString().replace(/[:.]/g, "-");
@@ -266,9 +309,16 @@ async function main(): Promise<number> {
       stack = externalStack(values.url, values["server-pid"] ? Number(values["server-pid"]) : undefined);
       progress.log(`targeting ${stack.base}`);
     } else {
-      progress.start("starting server (npm start)", 1);
+      progress.start(floor ? `starting the runtime floor (${floor})` : "starting server (npm start)", 1);
       const logPath = join(resultsDir, `${stamp}.server.log`);
-      stack = await startStack({ secret, logPath, env: stackEnv, onLine: (l) => progress.log(l) });
+      stack = await startStack({
+        secret,
+        logPath,
+        env: stackEnv,
+        onLine: (l) => progress.log(l),
+        floor,
+        viaProxy: values["via-proxy"],
+      });
       progress.end(stack.base);
     }
     const s = stack;
@@ -276,6 +326,7 @@ async function main(): Promise<number> {
     const snap0 = s.snapshot();
     serverInfo = {
       base: s.base,
+      viaProxy: s.viaProxy,
       owned: s.owned,
       log: s.logPath,
       processes: Object.fromEntries(
@@ -284,7 +335,7 @@ async function main(): Promise<number> {
       settings: s.owned ? stackEnv : {},
     };
     const db = s.databaseUrl ? new DbProbe(s.databaseUrl, s.wsProxy) : undefined;
-    if (!db) dbProblem = "no DATABASE_URL known for this server";
+    if (!db) dbProblem = floor ? "the floor keeps no records" : "no DATABASE_URL known for this server";
 
     const mint = async (ids: string[], label: string) => {
       progress.start(`minting tokens (${label})`, ids.length);
@@ -550,6 +601,24 @@ async function main(): Promise<number> {
         progress.log(
           `  ${opened} ${mode === "hold" ? "held" : "waiting"}: runtime ${f1(runtime)} MB (+${f1(dR)}, ${f2(per1k(dR))} per 1,000), proxy ${f1(proxy)} MB (+${f1(dP)}, ${f2(per1k(dP))} per 1,000)`,
         );
+        // workerd evicts an actor 10 s after its last event; its hibernatable sockets stay open.
+        // Idle sockets are what the target is about, so read again once every actor is asleep.
+        if (plan.hibernateWaitMs > 0) {
+          progress.start("waiting for the actors to hibernate (10 s idle)", 1);
+          await sleep(plan.hibernateWaitMs);
+          const later = await sampleRss(s);
+          const hR = (later.roles["workerd-runtime"] ?? 0) - baseRuntime;
+          const hP = (later.roles["workerd-proxy"] ?? 0) - baseProxy;
+          const level = series.levels.at(-1)!;
+          level.afterHibernation = {
+            runtimeMb: round2(later.roles["workerd-runtime"] ?? 0),
+            proxyMb: round2(later.roles["workerd-proxy"] ?? 0),
+            mbPer1k: per1k(hR),
+            proxyMbPer1k: per1k(hP),
+            stillOpen: users.filter(ok).length,
+          };
+          progress.end(`runtime +${f1(hR)} MB, ${f2(per1k(hR))} per 1,000`);
+        }
         if (boxed || fdCapped) break;
       }
       series.baselineRuntimeFds = baseFds;
@@ -594,6 +663,7 @@ async function main(): Promise<number> {
   const results: Results = buildResults({
     date,
     command,
+    target,
     plan,
     core,
     phases,
@@ -813,6 +883,7 @@ function buildResults(input: {
     problem: string | undefined;
   };
   server: Record<string, unknown>;
+  target: Target;
   wallSeconds: number;
   clientCpuTotalMs: number;
 }): Results {
@@ -869,6 +940,7 @@ function buildResults(input: {
   return {
     date: input.date.toISOString(),
     command: input.command,
+    target: input.target,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? "unknown",
@@ -896,8 +968,13 @@ function buildResults(input: {
       ready: everyone.reduce((n, f) => n + f.ready, 0),
       errors: everyone.reduce((n, f) => n + f.errors, 0),
     },
-    rssMbPer1kWaiting: heldFigure ? heldFigure.mbPer1k : null,
-    rssMbPer1kWaitingProxy: heldFigure ? heldFigure.proxyMbPer1k : null,
+    // Idle sockets: the figure once their actors hibernated, when the run waited for that.
+    rssMbPer1kWaiting: heldFigure ? (heldFigure.afterHibernation?.mbPer1k ?? heldFigure.mbPer1k) : null,
+    rssMbPer1kWaitingActive: heldFigure ? heldFigure.mbPer1k : null,
+    rssMbPer1kWaitingHibernated: heldFigure?.afterHibernation !== undefined,
+    rssMbPer1kWaitingProxy: heldFigure
+      ? (heldFigure.afterHibernation?.proxyMbPer1k ?? heldFigure.proxyMbPer1k)
+      : null,
     rssMbPer1kWaitingLevel: heldFigure ? heldFigure.opened : null,
     rssMbPer1kWaitingOneBucketEach: eachFigure ? eachFigure.mbPer1k : null,
   };

@@ -1,10 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../test/support/localProcesses.ts";
-import { cpuMs, descendants, groupIsGone, isAlive, type ProcInfo, rssKb, signalGroup } from "./proc.ts";
+import {
+  cpuMs,
+  descendants,
+  groupIsGone,
+  isAlive,
+  listeningPorts,
+  type ProcInfo,
+  rssKb,
+  signalGroup,
+} from "./proc.ts";
 
 /**
  * The server under test: either the stack `npm start` runs (scripts/start.ts: PGlite + bridge +
@@ -21,7 +30,10 @@ export type RoleFigures = { pids: number[]; rssKb: number; cpuMs: number };
 export type ProcSnapshot = { at: number; roles: Partial<Record<Role, RoleFigures>> };
 
 export type Stack = {
+  /** Where the bench's clients connect: the runtime workerd itself, unless `viaProxy`. */
   base: string;
+  /** True when clients go through wrangler's dev proxy (as a browser on `npm start` does). */
+  viaProxy: boolean;
   /** True when we started it (and so must stop it). */
   owned: boolean;
   databaseUrl: string | undefined;
@@ -36,9 +48,9 @@ export type Stack = {
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
-async function healthAnswers(url: string): Promise<number | undefined> {
+async function healthAnswers(url: string, timeoutMs = 8_000): Promise<number | undefined> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(8_000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();
     return response.status;
   } catch {
@@ -80,6 +92,7 @@ export function externalStack(base: string, serverPid: number | undefined): Stac
   const port = Number(new URL(base).port) || undefined;
   return {
     base: base.replace(/\/+$/, ""),
+    viaProxy: false,
     owned: false,
     databaseUrl: process.env.DATABASE_URL?.trim() || undefined,
     wsProxy: process.env.NEON_WS_PROXY?.trim() || undefined,
@@ -100,9 +113,44 @@ export type StartOptions = {
   /** Extra settings for the Worker (e.g. a long queue timeout so idle sockets stay waiting). */
   env: Record<string, string>;
   onLine?: (line: string) => void;
+  /**
+   * Run the runtime floor (bench/floor/worker.ts) under `wrangler dev` instead of the service:
+   * "bare" does none of our work; "claim" adds one per-user Durable Object write per join.
+   */
+  floor?: Floor | undefined;
+  /**
+   * Connect through wrangler's dev proxy (the port `npm start` prints) instead of straight to
+   * the runtime workerd. The proxy relays every socket in a second workerd: CPU and file
+   * descriptors that production does not spend.
+   */
+  viaProxy?: boolean;
 };
 
-/** Start `node scripts/start.ts` on a free port with a throwaway LOCAL_DATA_DIR; wait for health. */
+export type Floor = "bare" | "claim";
+
+/** The process to start: `npm start`'s script, or wrangler dev on the floor worker. */
+function serverCommand(options: StartOptions, port: number, dataDir: string): string[] {
+  if (!options.floor) return [join(PROJECT_ROOT, "scripts", "start.ts")];
+  return [
+    join(PROJECT_ROOT, "node_modules", ".bin", "wrangler"),
+    "dev",
+    "-c",
+    join(PROJECT_ROOT, "bench", "floor", "wrangler.toml"),
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--persist-to",
+    dataDir,
+    "--show-interactive-dev-session=false",
+    ...(options.floor === "claim" ? ["--var", "CLAIM:1"] : []),
+  ];
+}
+
+/**
+ * Start `node scripts/start.ts` (or the floor) on a free port with throwaway local state; wait
+ * for health.
+ */
 export async function startStack(options: StartOptions): Promise<Stack> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-bench-"));
@@ -118,8 +166,9 @@ export async function startStack(options: StartOptions): Promise<Stack> {
   for (const key of ["JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_USER_CLAIM", "TOPICS", "MAINTENANCE"]) {
     delete env[key];
   }
+  mkdirSync(dirname(options.logPath), { recursive: true });
   const logFd = openSync(options.logPath, "a");
-  const child: ChildProcess = spawn(process.execPath, [join(PROJECT_ROOT, "scripts", "start.ts")], {
+  const child: ChildProcess = spawn(process.execPath, serverCommand(options, port, dataDir), {
     cwd: PROJECT_ROOT,
     detached: true,
     stdio: ["ignore", logFd, logFd],
@@ -163,6 +212,8 @@ export async function startStack(options: StartOptions): Promise<Stack> {
   };
 
   const base = `http://127.0.0.1:${port}`;
+  // start.ts hosts the embedded database in its own process; the floor's root is wrangler.
+  const rootRole: Role = options.floor ? "wrangler" : "database";
   try {
     const deadline = Date.now() + 180_000;
     let status: number | undefined;
@@ -176,7 +227,7 @@ export async function startStack(options: StartOptions): Promise<Stack> {
       const tail = readFileSync(options.logPath, "utf8").split("\n").slice(-15).join("\n");
       throw new Error(
         exited !== undefined
-          ? `scripts/start.ts exited (code ${exited}) before the server answered:\n${tail}`
+          ? `the server (${options.floor ? "floor" : "scripts/start.ts"}) exited (code ${exited}) before it answered:\n${tail}`
           : `${base}${HEALTH_PATH} did not answer within 180 s:\n${tail}`,
       );
     }
@@ -197,14 +248,37 @@ export async function startStack(options: StartOptions): Promise<Stack> {
     }
   }
 
+  const direct = options.viaProxy ? undefined : await runtimeEntry(rootPid, port, rootRole);
+  if (direct) options.onLine?.(`clients connect to the runtime workerd directly at ${direct}`);
+  else if (!options.viaProxy)
+    options.onLine?.("runtime workerd's own port not found: going through the proxy");
+
   return {
-    base,
+    base: direct ?? base,
+    viaProxy: direct === undefined,
     owned: true,
     databaseUrl,
     wsProxy,
     logPath: options.logPath,
-    snapshot: () => snapshotOf(isAlive(rootPid) ? rootPid : undefined, port, "database"),
-    workerdPids: () => workerdPidsOf(snapshotOf(rootPid, port, "database")),
+    snapshot: () => snapshotOf(isAlive(rootPid) ? rootPid : undefined, port, rootRole),
+    workerdPids: () => workerdPidsOf(snapshotOf(rootPid, port, rootRole)),
     stop,
   };
+}
+
+/**
+ * The runtime workerd's own HTTP socket: wrangler's proxy forwards every request to it, and it
+ * serves the Worker as is (the health check proves it). Clients that connect here skip a relay
+ * production does not have.
+ */
+async function runtimeEntry(rootPid: number, proxyPort: number, rootRole: Role): Promise<string | undefined> {
+  const runtime = snapshotOf(rootPid, proxyPort, rootRole).roles["workerd-runtime"]?.pids ?? [];
+  for (const pid of runtime) {
+    for (const port of listeningPorts(pid)) {
+      const candidate = `http://127.0.0.1:${port}`;
+      const status = await healthAnswers(`${candidate}${HEALTH_PATH}`, 2_000);
+      if (status === 200 || status === 503) return candidate;
+    }
+  }
+  return undefined;
 }

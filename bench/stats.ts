@@ -30,6 +30,8 @@ export type PhaseFigures = {
   ready: number;
   errors: number;
   errorKinds: Record<string, number>;
+  /** `match_cancelled` frames (a partner left or timed out; the user was requeued). */
+  cancelledMatches: number;
   /** Joins started per second by the client (first to last join start). */
   offeredJoinsPerSec: number;
   /** Joins the server completed per second (first join start to last `queued`). */
@@ -105,6 +107,7 @@ export function analyze(users: SimUser[]): PhaseFigures {
     ready: users.filter((u) => u.ready).length,
     errors,
     errorKinds,
+    cancelledMatches: users.reduce((n, u) => n + u.cancelledMatches, 0),
     offeredJoinsPerSec: joins.length > 1 ? round1((joins.length - 1) / ((lastJoin - firstJoin) / 1000)) : 0,
     servedJoinsPerSec: queued.length > 1 ? round1(queued.length / ((lastQueued - firstJoin) / 1000)) : 0,
     joinerFromJoin: dist(joinerFromJoin),

@@ -37,6 +37,8 @@ export class SimUser {
   tReady = Number.NaN;
   tClosed = Number.NaN;
   closeCode = 0;
+  /** `match_cancelled` frames seen (the partner declined, left or timed out). */
+  cancelledMatches = 0;
   error: string | undefined;
   #done: (() => void) | undefined;
   #mode: Mode = "confirm";
@@ -117,11 +119,10 @@ export class SimUser {
         if (this.#mode === "idle") this.#finish();
         break;
       case "match_found":
-        if (Number.isNaN(this.tFound)) {
-          this.tFound = now;
-          this.matchId = String(frame.matchId);
-          this.partnerId = String(frame.partnerId);
-        }
+        // Latency counts from the first match; a later one follows a cancelled match.
+        if (Number.isNaN(this.tFound)) this.tFound = now;
+        this.matchId = String(frame.matchId);
+        this.partnerId = String(frame.partnerId);
         if (this.#mode === "hold") this.#finish();
         if (this.#mode === "confirm") {
           this.tConfirmSent = performance.now();
@@ -133,6 +134,11 @@ export class SimUser {
         break;
       case "error":
         this.error ??= `error frame: ${String(frame.code)}`;
+        break;
+      case "match_cancelled":
+        // The partner left or timed out; the server puts this user back in the queue (not an
+        // error: under load, stragglers are dropped at the end of a phase).
+        this.cancelledMatches++;
         break;
       case "partner_confirmed":
       case "pong":

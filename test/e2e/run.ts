@@ -7,7 +7,7 @@
  * (c) a decline sends the partner back to the queue. Screenshots go to test-results/e2e/.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
