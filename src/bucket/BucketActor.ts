@@ -412,21 +412,21 @@ export class BucketActor extends Server<Env> {
       // One connection for a backlog (opening one costs more CPU than a batch's rows), and stop
       // at a short batch: entries written meanwhile wait for their own batch window rather than
       // being chased a few at a time over a new connection each (#6: that cost 3.7 ms per join).
-      await withDatabase(url, this.#config.NEON_WS_PROXY, async (db) => {
+      // The callback only moves rows: if it outlives a timeout, it must not touch our state.
+      const started = Date.now();
+      const more = await withDatabase(url, this.#config.NEON_WS_PROXY, async (db) => {
         for (let n = 1; ; n++) {
           await deliverRecords(db, this.bucket, batch);
           this.#storage.dropOutboxThrough(batch.at(-1)!.seq);
-          this.#deliveryFailures = 0;
-          if (batch.length < OUTBOX_BATCH_SIZE) return;
+          if (batch.length < OUTBOX_BATCH_SIZE) return false;
           // A long backlog goes on at once over a fresh connection, each within its own timeout.
-          if (n === BATCHES_PER_CONNECTION) {
-            this.#deliverAt = Date.now();
-            return;
-          }
+          if (n === BATCHES_PER_CONNECTION || Date.now() - started > CONNECTION_BUDGET_MS) return true;
           batch = this.#storage.outboxBatch(OUTBOX_BATCH_SIZE);
-          if (batch.length === 0) return;
+          if (batch.length === 0) return false;
         }
       });
+      this.#deliveryFailures = 0;
+      if (more) this.#deliverAt = Date.now();
     } catch (e) {
       this.#deliveryFailures++;
       const backoff = Math.min(
@@ -532,8 +532,10 @@ export class BucketActor extends Server<Env> {
 /** How long a new outbox entry waits for company before delivery starts. */
 const DELIVERY_BATCH_WAIT_MS = 1_000;
 const OUTBOX_BATCH_SIZE = 500;
-/** Batches sent over one connection before the next delivery takes a fresh one. */
+/** Batches (or time) one connection carries before the next delivery takes a fresh one. */
 const BATCHES_PER_CONNECTION = 8;
+/** Well inside withDatabase's 10 s timeout, so a slow database still makes progress. */
+const CONNECTION_BUDGET_MS = 4_000;
 /** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
 const SETUP_WATCHDOG_MS = 30_000;
 const DELIVERY_FIRST_BACKOFF_MS = 1_000;

@@ -45,11 +45,18 @@ export async function withDatabase<T>(
   const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 5_000 });
   // An idle client erroring (the server went away) must not become an unhandled rejection.
   pool.on("error", () => {});
+  let timedOut = false;
   try {
     // A server that accepts and then hangs would otherwise hold the caller forever.
     return await withTimeout(work(drizzle({ client: pool, schema })), timeoutMs);
+  } catch (e) {
+    timedOut = e instanceof DatabaseTimeoutError;
+    throw e;
   } finally {
-    await pool.end().catch(() => {});
+    const ended = pool.end().catch(() => {});
+    // end() waits for every client to be released, and a query that timed out holds its client
+    // until the server answers, which may be never: after a timeout, close without waiting.
+    if (!timedOut) await ended;
   }
 }
 

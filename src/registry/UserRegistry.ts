@@ -40,7 +40,9 @@ export class UserRegistry extends DurableObject<Env> {
     // for this room is stale: take it over with the new request's id (a late release of the old
     // request then matches nothing).
     // No transactionSync: writes made in one synchronous block are committed together anyway,
-    // and its SAVEPOINT/RELEASE pair was a third of this path's statements (#6).
+    // and its SAVEPOINT/RELEASE pair was a third of this path's statements (#6). Should the
+    // second write throw, the claim stands without its routing note; a contested claim is
+    // checked with its bucket anyway, so nobody is locked out by it.
     this.#sql.exec(
       "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
       room,
@@ -105,10 +107,11 @@ export class UserRegistry extends DurableObject<Env> {
       )
       .toArray()[0];
     // Trim every TRIM_EVERY-th insert, not every one: the list may run up to TRIM_EVERY over its
-    // length, and a join pays one statement less. Rowids only grow, so this holds across evictions.
+    // length, and a join pays one statement less. A new rowid is the largest plus one, and the
+    // trim keeps the largest, so rowids keep counting up across trims and evictions.
     if (inserted && inserted.rowid % TRIM_EVERY === 0) {
       this.#sql.exec(
-        "DELETE FROM recent WHERE request_id NOT IN (SELECT request_id FROM recent ORDER BY at DESC LIMIT ?)",
+        "DELETE FROM recent WHERE rowid NOT IN (SELECT rowid FROM recent ORDER BY rowid DESC LIMIT ?)",
         RECENT_REQUESTS,
       );
     }

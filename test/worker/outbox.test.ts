@@ -1,14 +1,14 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { count, eq } from "drizzle-orm";
+import { count, eq, sql } from "drizzle-orm";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
-import { withDatabase } from "../../src/db/connect.ts";
+import { DatabaseTimeoutError, withDatabase } from "../../src/db/connect.ts";
 import { matches, matchRequests } from "../../src/db/schema.ts";
 import { matchHistorySchema, popularTopicsSchema } from "../../src/records/recordSchemas.ts";
 import { api } from "./httpClient.ts";
 import { bucketStub, matchedPair, uniqueRoom, userIn } from "./socketClient.ts";
 
 /** Cut or restore the Worker's link to Postgres (test/setup/switchableLink.ts). */
-async function database(state: "up" | "down") {
+async function database(state: "up" | "down" | "hang") {
   const res = await fetch(`${inject("databaseSwitchUrl")}/${state}`, { method: "POST" });
   expect(await res.json()).toEqual({ up: state === "up" });
 }
@@ -32,12 +32,30 @@ async function rowsFor(room: string) {
   });
 }
 
-/** Run the actor's alarm as if `ms` had passed (delivery backs off after failures). */
-async function alarmAfter(room: string, ms: number) {
+/** Run the actor's alarm as if `ms` had passed (delivery backs off after failures); false if none was set. */
+async function alarmAfter(room: string, ms: number): Promise<boolean> {
   vi.useFakeTimers({ toFake: ["Date"] });
   vi.setSystemTime(Date.now() + ms);
-  await runDurableObjectAlarm(bucketStub(room));
-  vi.useRealTimers();
+  try {
+    return await runDurableObjectAlarm(bucketStub(room));
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/** Version of every Postgres row of a bucket, by id. */
+async function versionsFor(room: string): Promise<Record<string, number>> {
+  return withDatabase(env.DATABASE_URL!, env.NEON_WS_PROXY, async (db) => {
+    const r = await db
+      .select({ id: matchRequests.id, version: matchRequests.version })
+      .from(matchRequests)
+      .where(eq(matchRequests.bucket, room));
+    const m = await db
+      .select({ id: matches.id, version: matches.version })
+      .from(matches)
+      .where(eq(matches.bucket, room));
+    return Object.fromEntries([...r, ...m].map((row) => [row.id, Number(row.version)]));
+  });
 }
 
 /** Play `pairs` complete matches in `room`: both sides confirm and get match_ready. */
@@ -97,29 +115,59 @@ describe("durable records through the outbox", () => {
     expect(await rowsFor(room)).toMatchObject({ requests: 2, matches: 1 });
   });
 
-  it("drains a backlog of thousands of entries over a few connections, every row once", async () => {
+  it("drains a backlog of thousands of entries a bounded share per delivery, ending at the newest versions", async () => {
     const room = uniqueRoom();
     await database("down");
     await playMatches(room, 2);
     // Copy the entries (same rows, newer versions) until the backlog spans many batches.
-    const backlog = await runInDurableObject(bucketStub(room), (_actor, state) => {
-      while (state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n < 4_500) {
-        state.storage.sql.exec("INSERT INTO outbox (kind, body) SELECT kind, body FROM outbox");
+    const { backlog, newest } = await runInDurableObject(bucketStub(room), (_actor, state) => {
+      const sql = state.storage.sql;
+      while (sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n < 4_500) {
+        sql.exec("INSERT INTO outbox (kind, body) SELECT kind, body FROM outbox");
       }
-      return state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+      const rows = sql
+        .exec<{ id: string; seq: number }>(
+          "SELECT json_extract(body, '$.id') AS id, max(seq) AS seq FROM outbox GROUP BY id",
+        )
+        .toArray();
+      return {
+        backlog: sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
+        newest: Object.fromEntries(rows.map((r) => [r.id, r.seq])),
+      };
     });
+    // A failed attempt first: its backoff keeps the real alarm far off while we drive it.
+    expect(await alarmAfter(room, 120_000)).toBe(true);
+    expect(await outboxSize(room)).toBe(backlog);
     await database("up");
-    // Each delivery sends a bounded share over one connection, then asks to go on at once.
-    let deliveries = 0;
-    while ((await outboxSize(room)) > 0 && deliveries < 10) {
-      deliveries++;
-      await alarmAfter(room, 120_000 * deliveries);
+    expect(await alarmAfter(room, 240_000)).toBe(true);
+    // One delivery carries a bounded share, then asks to go on at once.
+    const left = await outboxSize(room);
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(backlog - 1_000);
+    for (let i = 2; i < 10 && (await outboxSize(room)) > 0; i++) {
+      expect(await alarmAfter(room, 120_000 * (i + 1))).toBe(true);
     }
     expect(await outboxSize(room)).toBe(0);
-    expect(deliveries).toBeGreaterThan(1);
-    // Fewer connections than batches of 500: a connection carries several batches.
-    expect(deliveries).toBeLessThan(backlog / 500);
     expect(await rowsFor(room)).toEqual({ requests: 4, matches: 2, statuses: Array(4).fill("CONFIRMED") });
+    // Every batch landed: each row carries the version of its last copy.
+    expect(await versionsFor(room)).toEqual(newest);
+  });
+
+  it("gives up at its timeout when the database stops answering mid-work", async () => {
+    const started = Date.now();
+    await expect(
+      withDatabase(
+        env.DATABASE_URL!,
+        env.NEON_WS_PROXY,
+        async (db) => {
+          await db.execute(sql`select 1`);
+          await database("hang");
+          await db.execute(sql`select 1`);
+        },
+        { timeoutMs: 1_000 },
+      ),
+    ).rejects.toBeInstanceOf(DatabaseTimeoutError);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("serves the delivered records: history, one match, popular topics", async () => {
