@@ -37,6 +37,10 @@ const bundle = [
   "y",
   "// src/bucket/BucketActor.ts",
   "z",
+  "// node_modules/@neondatabase/serverless/index.mjs",
+  "w",
+  "// src/bucket/bucketStorage.ts",
+  "v",
 ].join("\n");
 
 describe("cpuShares", () => {
@@ -53,6 +57,30 @@ describe("cpuShares", () => {
       { share: "registry call, this side (runtime starts the user's object)", ms: 3 },
       { share: "JWT check (jose)", ms: 2 },
       { share: "bucket SQLite writes", ms: 1 },
+    ]);
+  });
+
+  it("tells apart functions of the same name by the module they lie in", () => {
+    const p = profileOf(
+      [
+        [
+          ["#deliverOutbox", 5],
+          ["write", 7],
+        ],
+        [
+          ["(anon)", 7],
+          ["write", 7],
+        ],
+        [
+          ["#run", 5],
+          ["write", 9],
+        ],
+      ],
+      [[1], [1, 1], [1, 1, 1]],
+    );
+    expect(cpuShares(p, moduleLines(bundle))).toEqual([
+      { share: "outbox -> Postgres (drizzle, Neon driver)", ms: 3 },
+      { share: "bucket SQLite writes", ms: 3 },
     ]);
   });
 

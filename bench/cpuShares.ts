@@ -26,23 +26,38 @@ const REGISTRY_SQL = "registry, its own SQL (claim / release)";
 const BUCKET = "bucket: matching, frames, partyserver";
 const ROUTING = "request routing (hono, partyserver's fetch, wrangler's dev middleware)";
 
-/** Most specific first: the first rule that names a frame (innermost frame first) wins. */
-const RULES: ReadonlyArray<{ share: string; frames: readonly string[] }> = [
+/**
+ * Most specific first: the first rule that names a frame (innermost frame first) wins. A rule
+ * also names where its functions live, since names alone clash (the Neon driver has a `write`
+ * too); without the bundle to tell modules apart, names alone decide.
+ */
+const RULES: ReadonlyArray<{ share: string; frames: readonly string[]; where: RegExp }> = [
   {
     share: "registry call, this side (runtime starts the user's object)",
     frames: ["#claimInRegistry", "#releaseInRegistry"],
+    where: /^src\/bucket\//,
   },
   {
     share: REGISTRY_SQL,
-    frames: ["UserRegistry", "claim", "release", "liveRoom", "holdsLiveRequest", "roomOfRequest"],
+    frames: ["UserRegistry", "claim", "release", "liveRoom", "roomOfRequest", "remember", "#remember"],
+    where: /^src\/registry\//,
   },
   {
-    share: "outbox -> Postgres (drizzle, Neon driver)",
+    share: OUTBOX,
     frames: ["#deliverOutbox", "withDatabase", "deliverRecords"],
+    where: /^src\/(bucket|db|records)\//,
   },
-  { share: "bucket SQLite writes", frames: ["write", "pruneEnded", "dropOutboxThrough", "loadLive"] },
-  { share: JWT, frames: ["verifyToken"] },
-  { share: "rate limiter (simulated by wrangler dev)", frames: ["allowJoin", "limit"] },
+  {
+    share: "bucket SQLite writes",
+    frames: ["write", "pruneEnded", "dropOutboxThrough", "loadLive"],
+    where: /^src\/bucket\/bucketStorage/,
+  },
+  { share: JWT, frames: ["verifyToken"], where: /^src\/auth\// },
+  {
+    share: "rate limiter (simulated by wrangler dev)",
+    frames: ["allowJoin", "limit"],
+    where: /^src\/http\/rateLimitJoins|^cloudflare-internal:ratelimit/,
+  },
   {
     share: BUCKET,
     frames: [
@@ -55,10 +70,12 @@ const RULES: ReadonlyArray<{ share: string; frames: readonly string[] }> = [
       "alarm",
       "onAlarm",
     ],
+    where: /^src\/bucket\/|^node_modules\/partyserver\//,
   },
   {
     share: ROUTING,
     frames: ["__facade_invoke__", "dispatch", "fetch"],
+    where: /^node_modules\/(hono|wrangler|partyserver)\/|^src\/(http|index\.ts)/,
   },
 ];
 const RUNTIME_NATIVE = new Set(["(program)", "(garbage collector)", "(root)"]);
@@ -102,6 +119,9 @@ export function cpuShares(profile: CpuProfile, moduleOf?: (line: number) => stri
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** The bundle module a frame lies in, or the runtime's own script URL. */
+  const placeOf = (frame: ProfileNode["callFrame"]): string | undefined =>
+    frame.url === "index.js" ? moduleOf?.(frame.lineNumber) : frame.url || undefined;
   const shareOf = new Map<number, string | null>();
   const classify = (leaf: number): string | null => {
     const known = shareOf.get(leaf);
@@ -113,12 +133,16 @@ export function cpuShares(profile: CpuProfile, moduleOf?: (line: number) => stri
     else {
       share = null;
       for (let cur: number | undefined = leaf; cur !== undefined && share === null; cur = parent.get(cur)) {
-        const fn = byId.get(cur)?.callFrame.functionName ?? "";
-        share = RULES.find((r) => r.frames.includes(fn))?.share ?? null;
+        const frame = byId.get(cur)!.callFrame;
+        const place = placeOf(frame);
+        share =
+          RULES.find(
+            (r) =>
+              r.frames.includes(frame.functionName) && (moduleOf === undefined || r.where.test(place ?? "")),
+          )?.share ?? null;
       }
       for (let cur: number | undefined = leaf; cur !== undefined && share === null; cur = parent.get(cur)) {
-        const frame = byId.get(cur)?.callFrame;
-        const path = frame && frame.url === "index.js" ? moduleOf?.(frame.lineNumber) : undefined;
+        const path = placeOf(byId.get(cur)!.callFrame);
         if (path) share = MODULE_SHARES.find(([re]) => re.test(path))?.[1] ?? null;
       }
       share ??= "runtime's own JavaScript (timers, Node compatibility layer)";

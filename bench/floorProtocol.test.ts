@@ -29,7 +29,10 @@ describe("the runtime floor (bench/floor/)", () => {
     const a = new SimUser("a", "easy.floor", "token-a");
     const b = new SimUser("b", "easy.floor", "token-b");
     const first = a.start(wsBase, "confirm");
-    await new Promise((done) => setTimeout(done, 200));
+    // b joins once a is queued, so the order is known.
+    for (let waited = 0; Number.isNaN(a.tQueued) && waited < 10_000; waited += 20) {
+      await new Promise((done) => setTimeout(done, 20));
+    }
     await Promise.all([first, b.start(wsBase, "confirm")]);
     for (const u of [a, b]) {
       expect(u.error).toBeUndefined();

@@ -36,6 +36,8 @@ export type Results = {
   memory: { held: MemorySeries; oneBucketEach: MemorySeries };
   db: Record<string, unknown>;
   sustainedJoinsPerSec: number;
+  /** The same for returning users (null when no returning steps ran). */
+  returningSustainedJoinsPerSec: number | null;
   sustainedServedJoinsPerSec: number;
   at500: Dist | null;
   wallSeconds: number;
@@ -73,8 +75,9 @@ export function summaryLine(r: Results): Record<string, unknown> {
     matchP99Ms: r.at500?.p99 ?? null,
     matchBasis: "join start -> match_found, both sides, hot bucket at 500 joins/s",
     joinsPerSec: r.sustainedJoinsPerSec,
+    returningJoinsPerSec: r.returningSustainedJoinsPerSec,
     rssMbPer1kWaiting: r.rssMbPer1kWaiting,
-    rssMbPer1kWaitingBasis: `runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket${r.rssMbPer1kWaitingHibernated ? ", after the actors hibernated" : ", actors in memory"}`,
+    rssMbPer1kWaitingBasis: `runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket${r.rssMbPer1kWaitingHibernated ? ", after 14 s idle (workerd evicts actors idle for 10 s)" : ", actors in memory"}`,
     rssMbPer1kWaitingActive: r.rssMbPer1kWaitingActive,
     rssMbPer1kWaitingAt: r.rssMbPer1kWaitingLevel,
     rssMbPer1kWaitingProxy: r.rssMbPer1kWaitingProxy,
@@ -259,11 +262,19 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
     const asleep = series.levels.filter((m) => m.afterHibernation);
     if (asleep.length > 0) {
       out.push(
-        "  Read again after every actor had been idle for workerd's 10 s eviction (the sockets stay open):",
+        "  Read again after 14 s idle (workerd evicts an actor idle for 10 s; its sockets stay open, its SQLite files close):",
       );
       out.push(
         table(
-          ["sockets", "still open", "runtime MB", "runtime MB/1k", "proxy MB", "proxy MB/1k"],
+          [
+            "sockets",
+            "still open",
+            "runtime MB",
+            "runtime MB/1k",
+            "proxy MB",
+            "proxy MB/1k",
+            "runtime fds sock/file: before -> after",
+          ],
           asleep.map((m) => [
             m.opened,
             m.afterHibernation!.stillOpen,
@@ -271,6 +282,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
             f(m.afterHibernation!.mbPer1k, 2),
             f(m.afterHibernation!.proxyMb),
             f(m.afterHibernation!.proxyMbPer1k, 2),
+            `${fds(m.runtimeFds)} -> ${fds(m.afterHibernation!.runtimeFds)}`,
           ]),
         ),
       );
@@ -284,14 +296,12 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
     out.push(
       "  RSS of the workerd runtime (Worker + every Durable Object) and, separately, wrangler's proxy workerd (relays every socket; not in production).",
     );
-    out.push(
-      "  Each user still has its own UserRegistry Durable Object, as in the product. MB/1k = over baseline per 1,000 held.",
-    );
+    out.push(`  ${perUserObjects(r.target)} MB/1k = over baseline per 1,000 held.`);
     memTable(r.memory.held);
   }
   if (r.memory.oneBucketEach.levels.length > 0) {
     out.push(
-      "Memory, secondary: waiting sockets each alone in a bucket of its own. This measures Durable Object instances (one bucket actor + one registry per socket), not sockets:",
+      `Memory, secondary: waiting sockets each alone in a bucket of its own. This measures Durable Object instances (one bucket actor${r.target.name === "floor" ? "" : " + one per-user object"} per socket), not sockets:`,
     );
     memTable(r.memory.oneBucketEach);
   }
@@ -331,14 +341,14 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
         ],
         [
           `>= ${TARGETS.joinsPerSecPerBucket} joins/s per bucket actor (p99 < 50 ms)`,
-          `${r.sustainedJoinsPerSec} joins/s (served ${f(r.sustainedServedJoinsPerSec, 0)})`,
+          `${r.sustainedJoinsPerSec} joins/s (served ${f(r.sustainedServedJoinsPerSec, 0)})${r.returningSustainedJoinsPerSec === null ? "" : `; returning users ${r.returningSustainedJoinsPerSec} joins/s`}`,
           verdict(r.sustainedJoinsPerSec >= TARGETS.joinsPerSecPerBucket),
         ],
         [
           `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle sockets (one bucket, runtime workerd)`,
           mem === null
             ? "-"
-            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held${r.rssMbPer1kWaitingHibernated ? `, hibernated (${f(r.rssMbPer1kWaitingActive, 2)} MB with actors in memory)` : ""} (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
+            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held${r.rssMbPer1kWaitingHibernated ? `, after 14 s idle (${f(r.rssMbPer1kWaitingActive, 2)} MB right after opening)` : ""} (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
           // Under 1,000 sockets the RSS delta is within GC noise: no verdict.
           verdict(
             mem === null || (r.rssMbPer1kWaitingLevel ?? 0) < 1000 ? null : mem <= TARGETS.mbPer1kWaiting,
@@ -348,7 +358,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
           "no database round trip on the join path",
           db.idleJoinTransactions === undefined || db.idleJoinTransactions === null
             ? "by code (router -> actor -> registry DO, no DB call)"
-            : `${String(db.idleJoinTransactions)} DB transactions during ${r.memory.oneBucketEach.levels.at(-1)?.waiting ?? 0} waiting joins (one bucket each)`,
+            : `${String(db.idleJoinTransactions)} DB transactions during ${r.memory.oneBucketEach.levels.at(-1)?.waiting ?? 0} waiting joins (one bucket each): their outboxes, delivering after the join`,
           "met (by code: nothing on the join path awaits the database)",
         ],
       ],
@@ -362,6 +372,13 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
   out.push(`chart:   ${paths.svgPath}`);
   out.push("");
   return `${out.join("\n")}\n`;
+}
+
+function perUserObjects(target: Target): string {
+  if (target.name === "service")
+    return "Each user still has its own UserRegistry Durable Object, as in the product.";
+  if (target.name === "floor+claim") return "Each user has its own claim Durable Object (one SQLite row).";
+  return "No per-user objects: the bare floor keeps nothing but the sockets.";
 }
 
 // ---- SVG --------------------------------------------------------------------------------------

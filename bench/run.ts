@@ -46,6 +46,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--url http://127.0.0.1:8787 [-
   --secret S         HS256 secret the server checks tokens with (default: the dev secret)
   --server-pid PID   with --url: root of the server's process tree, for memory and CPU figures
   --rates LIST       steady join rates to step through, e.g. 100,250,500,1000,1500
+  --returning LIST   steady rates joined by users who played earlier in the run, e.g. 25,50,100
   --step-seconds N   seconds per steady step
   --hold LIST        primary memory figure: matched-but-unconfirmed sockets held in one bucket,
                      e.g. 1000,5000,10000 (cumulative levels)
@@ -72,6 +73,8 @@ type Plan = {
   burstHotPairs: number;
   burstColdPairs: number;
   rates: number[];
+  /** Steady rates again, joined by users who played earlier in the run (their registries exist). */
+  returningRates: number[];
   stepSeconds: number;
   /** Extra joins into cold buckets during steady steps, as a share of the hot rate (in pairs). */
   coldShare: number;
@@ -95,6 +98,7 @@ const FULL: Plan = {
   burstHotPairs: 250,
   burstColdPairs: 50,
   rates: [25, 50, 100, 250, 500, 1000, 1500],
+  returningRates: [25, 50, 100],
   stepSeconds: 4,
   coldShare: 0.1,
   maxInFlight: 500,
@@ -113,6 +117,7 @@ const QUICK: Plan = {
   burstHotPairs: 40,
   burstColdPairs: 10,
   rates: [50, 200, 500],
+  returningRates: [],
   stepSeconds: 1,
   coldShare: 0.1,
   maxInFlight: 200,
@@ -136,7 +141,7 @@ function parseList(text: string | undefined, fallback: number[]): number[] {
 
 export type PhaseResult = {
   name: string;
-  kind: "warmup" | "burst" | "steady";
+  kind: "warmup" | "burst" | "steady" | "returning";
   /** Target joins/s into the hot bucket (steady steps). */
   targetRate: number | null;
   hot: PhaseFigures;
@@ -194,6 +199,8 @@ export type MemoryLevel = {
     proxyMbPer1k: number;
     /** Sockets still open and in their state then (hibernation must not drop them). */
     stillOpen: number;
+    /** Open fds then: evicted objects close their SQLite files, so fewer files show eviction. */
+    runtimeFds: FdStats | null;
   };
 };
 
@@ -214,6 +221,7 @@ async function main(): Promise<number> {
       secret: { type: "string" },
       "server-pid": { type: "string" },
       rates: { type: "string" },
+      returning: { type: "string" },
       "step-seconds": { type: "string" },
       hold: { type: "string" },
       idle: { type: "string" },
@@ -232,6 +240,7 @@ async function main(): Promise<number> {
   const plan: Plan = {
     ...base,
     rates: parseList(values.rates, base.rates),
+    returningRates: parseList(values.returning, base.returningRates),
     holdLevels: parseList(values.hold, base.holdLevels),
     idleLevels: parseList(values.idle, base.idleLevels),
     stepSeconds: values["step-seconds"] ? Number(values["step-seconds"]) : base.stepSeconds,
@@ -359,6 +368,8 @@ async function main(): Promise<number> {
       return `${difficulties[n % 3]}.${topic(`c${n}`)}`;
     };
     let userCounter = 0;
+    /** Users who played a whole match earlier in the run, for the returning-users steps. */
+    const veterans: SimUser[] = [];
     const newId = (tag: string) => `bench-${runId}-${tag}-${++userCounter}`;
 
     /** Users for a phase: `hotPairs` pairs in the hot bucket and `coldPairs` in fresh cold ones. */
@@ -446,6 +457,7 @@ async function main(): Promise<number> {
           all.map((user) => ({ user, at: 0 })),
         ),
       );
+      veterans.push(...hot.filter((u) => u.ready));
       await settle();
     }
 
@@ -466,11 +478,31 @@ async function main(): Promise<number> {
       schedule.sort((a, b) => a.at - b.at);
       const phase = await runPhase(`steady ${rate}/s`, "steady", rate, hot, cold, schedule);
       phases.push(phase);
+      veterans.push(...hot.filter((u) => u.ready));
       await settle();
       if (phase.overloaded && rate >= 500 && rate !== plan.rates.at(-1)) {
         progress.log("  server not keeping up; skipping higher rates");
         break;
       }
+    }
+
+    // 6b. The same rates joined by returning users, as most joins of a live service are: each
+    // played earlier in this run, so its registry object exists (evicted after 10 s idle) and
+    // the runtime opens its SQLite file instead of creating one. Oldest players first.
+    for (const rate of plan.returningRates) {
+      const count = 2 * Math.max(1, Math.round((rate * plan.stepSeconds) / 2));
+      if (veterans.length < count) {
+        progress.log(
+          `  returning ${rate}/s needs ${count} earlier players, ${veterans.length} left: stopping`,
+        );
+        break;
+      }
+      const hot = veterans.splice(0, count).map((u) => new SimUser(u.id, hotRoom, u.token));
+      const schedule = hot.map((user, i) => ({ user, at: (i * 1000) / rate }));
+      const phase = await runPhase(`returning ${rate}/s`, "returning", rate, hot, [], schedule);
+      phases.push(phase);
+      await settle();
+      if (phase.overloaded) break;
     }
 
     // 7. Records land asynchronously through each actor's outbox: wait until the counts stop moving.
@@ -604,7 +636,7 @@ async function main(): Promise<number> {
         // workerd evicts an actor 10 s after its last event; its hibernatable sockets stay open.
         // Idle sockets are what the target is about, so read again once every actor is asleep.
         if (plan.hibernateWaitMs > 0) {
-          progress.start("waiting for the actors to hibernate (10 s idle)", 1);
+          progress.start("idle for 14 s (workerd evicts actors idle for 10 s)", 1);
           await sleep(plan.hibernateWaitMs);
           const later = await sampleRss(s);
           const hR = (later.roles["workerd-runtime"] ?? 0) - baseRuntime;
@@ -616,6 +648,7 @@ async function main(): Promise<number> {
             mbPer1k: per1k(hR),
             proxyMbPer1k: per1k(hP),
             stillOpen: users.filter(ok).length,
+            runtimeFds: fdsOf("workerd-runtime"),
           };
           progress.end(`runtime +${f1(hR)} MB, ${f2(per1k(hR))} per 1,000`);
         }
@@ -889,18 +922,8 @@ function buildResults(input: {
 }): Results {
   const measured = input.phases.filter((p) => p.kind !== "warmup");
   const steady = measured.filter((p) => p.kind === "steady");
-  const sustained = steady.filter(
-    (p) =>
-      !p.overloaded &&
-      p.hot.bothFromJoin !== null &&
-      p.hot.bothFromJoin.p99 < SUSTAIN_P99_MS &&
-      p.hot.ready === p.hot.users &&
-      p.hot.servedJoinsPerSec >= 0.9 * (p.targetRate ?? 0),
-  );
-  const best = sustained.reduce<PhaseResult | undefined>(
-    (a, p) => (a === undefined || (p.targetRate ?? 0) > (a.targetRate ?? 0) ? p : a),
-    undefined,
-  );
+  const best = bestSustained(steady);
+  const bestReturning = bestSustained(measured.filter((p) => p.kind === "returning"));
   const at500 = steady.find((p) => p.targetRate === 500);
   const matchesConfirmed = measured.reduce((n, p) => n + p.hot.ready / 2 + (p.cold?.ready ?? 0) / 2, 0);
   const { before, after, idleBefore, idleAfter } = input.db;
@@ -955,6 +978,7 @@ function buildResults(input: {
     memory: { held: input.memoryHeld, oneBucketEach: input.memoryEach },
     db,
     sustainedJoinsPerSec: best?.targetRate ?? 0,
+    returningSustainedJoinsPerSec: bestReturning?.targetRate ?? null,
     sustainedServedJoinsPerSec: best?.hot.servedJoinsPerSec ?? 0,
     at500: at500 ? at500.hot.bothFromJoin : null,
     wallSeconds: input.wallSeconds,
@@ -978,6 +1002,22 @@ function buildResults(input: {
     rssMbPer1kWaitingLevel: heldFigure ? heldFigure.opened : null,
     rssMbPer1kWaitingOneBucketEach: eachFigure ? eachFigure.mbPer1k : null,
   };
+}
+
+/** The highest-rate step that kept p99 under SUSTAIN_P99_MS, served its rate and lost no one. */
+function bestSustained(steps: PhaseResult[]): PhaseResult | undefined {
+  const sustained = steps.filter(
+    (p) =>
+      !p.overloaded &&
+      p.hot.bothFromJoin !== null &&
+      p.hot.bothFromJoin.p99 < SUSTAIN_P99_MS &&
+      p.hot.ready === p.hot.users &&
+      p.hot.servedJoinsPerSec >= 0.9 * (p.targetRate ?? 0),
+  );
+  return sustained.reduce<PhaseResult | undefined>(
+    (a, p) => (a === undefined || (p.targetRate ?? 0) > (a.targetRate ?? 0) ? p : a),
+    undefined,
+  );
 }
 
 const f1 = (x: number) => x.toFixed(1);

@@ -54,14 +54,17 @@ export class FloorBucket extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const frame = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
+    const frame: unknown = JSON.parse(
+      typeof message === "string" ? message : new TextDecoder().decode(message),
+    );
+    if (typeof frame !== "object" || frame === null || !("type" in frame)) return;
     const me = ws.deserializeAttachment() as Tag;
     if (frame.type === "leave") {
       if (this.#waiting === ws) this.#waiting = undefined;
       ws.close(1000, "left");
       return;
     }
-    if (frame.type !== "confirm" || me.match !== frame.matchId) return;
+    if (frame.type !== "confirm" || !("matchId" in frame) || me.match !== frame.matchId) return;
     ws.serializeAttachment({ ...me, confirmed: true });
     const pair = this.ctx
       .getWebSockets()
@@ -76,8 +79,11 @@ export class FloorBucket extends DurableObject<Env> {
   override webSocketClose(ws: WebSocket): void {
     if (this.#waiting === ws) this.#waiting = undefined;
     const me = ws.deserializeAttachment() as Tag;
-    if (this.env.CLAIM === "1")
-      void this.env.FloorClaim.get(this.env.FloorClaim.idFromName(me.user)).release();
+    if (this.env.CLAIM === "1") {
+      this.env.FloorClaim.get(this.env.FloorClaim.idFromName(me.user))
+        .release()
+        .catch(() => {});
+    }
   }
 }
 
