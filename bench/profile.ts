@@ -10,7 +10,7 @@ import { PROJECT_ROOT, type Stack, startStack } from "./stack.ts";
 import { SimUser } from "./users.ts";
 
 /**
- * `node bench/profile.ts [--rate 40] [--seconds 10] [--mode pairs|rejoin|idle]`: a V8 CPU profile of the
+ * `npm run bench:profile -- [--rate 40] [--seconds 10] [--mode pairs|rejoin|idle]`: a V8 CPU profile of the
  * workerd runtime (the Worker and every Durable Object) while simulated users join, taken over
  * the runtime's own inspector (Chrome DevTools Protocol). Prints the top functions by self time
  * and writes bench/results/<timestamp>.cpuprofile (open it in Chrome DevTools > Performance).

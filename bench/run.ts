@@ -545,7 +545,6 @@ async function main(): Promise<number> {
         const pid = s.snapshot().roles[role]?.pids[0];
         return pid === undefined ? null : (fdStats(pid) ?? null);
       };
-      const fdTotal = (x: FdStats | null) => (x ? x.sockets + x.files + x.other : 0);
       const baseFds = fdsOf("workerd-runtime");
       const baseRuntime = baseline.roles["workerd-runtime"] ?? 0;
       const baseProxy = baseline.roles["workerd-proxy"] ?? 0;
@@ -557,6 +556,7 @@ async function main(): Promise<number> {
       const users: SimUser[] = [];
       const deadline = performance.now() + budgetMs;
       let fdsNow = baseFds;
+      const peakFiles = { runtime: baseFds?.files ?? 0, proxy: 0 };
       const baseProxyFds = fdsOf("workerd-proxy");
       let proxyFdsNow = baseProxyFds;
       for (const asked of sorted) {
@@ -566,15 +566,21 @@ async function main(): Promise<number> {
         let level = asked;
         let fdCapped = false;
         const done = users.filter((u) => !Number.isNaN(u.tJoin)).length;
-        for (const [name, base, now] of [
-          ["runtime", baseFds, fdsNow],
-          ["proxy", baseProxyFds, proxyFdsNow],
+        for (const [name, base, now, filesPeak] of [
+          ["runtime", baseFds, fdsNow, peakFiles.runtime],
+          ["proxy", baseProxyFds, proxyFdsNow, peakFiles.proxy],
         ] as const) {
           const limit = now?.limit;
           if (limit === undefined) continue;
-          // Before the first level, assume 4 fds per user (what the proxy was seen to hold).
-          const perUser = done === 0 ? 4 : Math.max(0.5, (fdTotal(now) - fdTotal(base)) / done);
-          const room = Math.floor((0.85 * limit - fdTotal(now)) / perUser);
+          // Sockets stay (two per client in the runtime, two per relayed one in the proxy). The
+          // SQLite files of per-user objects come and go (closed at eviction, 10 s after last
+          // use), so they need the most seen open at once, not a share per user. Before the first
+          // level, assume 4 fds per user.
+          const lasting = (x: FdStats | null) => (x ? x.sockets + x.other : 0);
+          const perUser = done === 0 ? 4 : Math.max(0.5, (lasting(now) - lasting(base)) / done);
+          const room = Math.floor(
+            (0.85 * limit - lasting(now) - Math.max(filesPeak, now?.files ?? 0)) / perUser,
+          );
           if (done + room < level) {
             level = Math.max(done, done + room - ((done + room) % 2));
             fdCapped = true;
@@ -599,6 +605,8 @@ async function main(): Promise<number> {
         const sample = await sampleRss(s);
         fdsNow = fdsOf("workerd-runtime");
         proxyFdsNow = fdsOf("workerd-proxy");
+        peakFiles.runtime = Math.max(peakFiles.runtime, fdsNow?.files ?? 0);
+        peakFiles.proxy = Math.max(peakFiles.proxy, proxyFdsNow?.files ?? 0);
         const ok = (u: SimUser) =>
           mode === "hold" ? u.held : !Number.isNaN(u.tQueued) && !u.matched && u.ws?.readyState === 1;
         const opened = users.filter(ok).length;
@@ -650,6 +658,8 @@ async function main(): Promise<number> {
             stillOpen: users.filter(ok).length,
             runtimeFds: fdsOf("workerd-runtime"),
           };
+          // The next level's room is reckoned from here, with the evicted objects' files closed.
+          fdsNow = level.afterHibernation.runtimeFds ?? fdsNow;
           progress.end(`runtime +${f1(hR)} MB, ${f2(per1k(hR))} per 1,000`);
         }
         if (boxed || fdCapped) break;
