@@ -1,12 +1,11 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import WebSocket from "ws";
 import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
 import { type CpuProfile, cpuShares, moduleLines } from "./cpuShares.ts";
-import { listeningPorts } from "./proc.ts";
-import { PROJECT_ROOT, type Stack, startStack } from "./stack.ts";
+import { Inspector } from "./inspector.ts";
+import { PROJECT_ROOT, startStack } from "./stack.ts";
 import { SimUser } from "./users.ts";
 
 /**
@@ -28,46 +27,6 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
-async function inspectorUrl(stack: Stack): Promise<string> {
-  // wrangler's inspector proxy (in the proxy workerd) answers; the runtime's own port does not
-  // serve a second session while wrangler holds one.
-  for (const pid of [...stack.workerdPids()].reverse()) {
-    for (const port of listeningPorts(pid)) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1500) });
-        const targets = (await res.json()) as Array<{ id: string; webSocketDebuggerUrl: string }>;
-        const user = Array.isArray(targets)
-          ? targets.find((t) => t.webSocketDebuggerUrl.endsWith("/ws"))
-          : undefined;
-        if (user) return user.webSocketDebuggerUrl;
-      } catch {
-        // not an inspector
-      }
-    }
-  }
-  throw new Error("no workerd inspector found");
-}
-
-class Cdp {
-  #ws: WebSocket;
-  #id = 0;
-  #waiting = new Map<number, (v: unknown) => void>();
-  constructor(ws: WebSocket) {
-    this.#ws = ws;
-    ws.on("message", (data) => {
-      const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: unknown };
-      if (msg.id !== undefined) this.#waiting.get(msg.id)?.(msg.error ? { error: msg.error } : msg.result);
-    });
-  }
-  send(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
-    const id = ++this.#id;
-    return new Promise((done) => {
-      this.#waiting.set(id, done);
-      this.#ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-}
-
 type Profile = CpuProfile;
 type Node = CpuProfile["nodes"][number];
 
@@ -81,10 +40,8 @@ async function main() {
   });
   try {
     const wsBase = stack.base.replace(/^http/, "ws");
-    const url = await inspectorUrl(stack);
-    const ws = new WebSocket(url);
-    await new Promise((done, fail) => ws.once("open", done).once("error", fail));
-    const cdp = new Cdp(ws);
+    const cdp = await Inspector.connect(stack.workerdPids());
+    if (!cdp) throw new Error("no workerd inspector found");
     const total = Math.round(rate * seconds);
     const tokens = await Promise.all(
       Array.from({ length: total + 20 }, (_, i) => mintDevToken(secret, `prof-${i}`, { ttlSeconds: 3600 })),
@@ -123,7 +80,7 @@ async function main() {
     await playAll();
     await sleep(1000);
     const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
-    ws.close();
+    cdp.close();
     // The bundle wrangler is running (deleted when it stops): its module markers name each line.
     const bundle = newestBundle();
     const path = join(PROJECT_ROOT, "bench", "results", `${stamp}.cpuprofile`);

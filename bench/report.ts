@@ -47,6 +47,8 @@ export type Results = {
   rssMbPer1kWaiting: number | null;
   /** The same, read right after opening them, with every actor still in memory. */
   rssMbPer1kWaitingActive: number | null;
+  /** The isolate's live heap per 1,000 of those sockets after 14 s idle (what objects keep). */
+  heapMbPer1kWaiting: number | null;
   /** Whether rssMbPer1kWaiting was read after the actors hibernated. */
   rssMbPer1kWaitingHibernated: boolean;
   /** Same sockets, wrangler's proxy workerd (a `wrangler dev` cost). */
@@ -79,6 +81,7 @@ export function summaryLine(r: Results): Record<string, unknown> {
     rssMbPer1kWaiting: r.rssMbPer1kWaiting,
     rssMbPer1kWaitingBasis: `runtime workerd RSS over baseline per 1,000 matched-unconfirmed sockets in one bucket${r.rssMbPer1kWaitingHibernated ? ", after 14 s idle (workerd evicts actors idle for 10 s)" : ", actors in memory"}`,
     rssMbPer1kWaitingActive: r.rssMbPer1kWaitingActive,
+    heapMbPer1kWaiting: r.heapMbPer1kWaiting,
     rssMbPer1kWaitingAt: r.rssMbPer1kWaitingLevel,
     rssMbPer1kWaitingProxy: r.rssMbPer1kWaitingProxy,
     rssMbPer1kWaitingOneBucketEach: r.rssMbPer1kWaitingOneBucketEach,
@@ -274,6 +277,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
             "proxy MB",
             "proxy MB/1k",
             "runtime fds sock/file: before -> after",
+            "live heap MB/1k",
           ],
           asleep.map((m) => [
             m.opened,
@@ -283,6 +287,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
             f(m.afterHibernation!.proxyMb),
             f(m.afterHibernation!.proxyMbPer1k, 2),
             `${fds(m.runtimeFds)} -> ${fds(m.afterHibernation!.runtimeFds)}`,
+            f(m.afterHibernation!.heapMbPer1k, 2),
           ]),
         ),
       );
@@ -348,7 +353,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
           `<= ${TARGETS.mbPer1kWaiting} MB per 1,000 idle sockets (one bucket, runtime workerd)`,
           mem === null
             ? "-"
-            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held${r.rssMbPer1kWaitingHibernated ? `, after 14 s idle (${f(r.rssMbPer1kWaitingActive, 2)} MB right after opening)` : ""} (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
+            : `${f(mem, 2)} MB at ${r.rssMbPer1kWaitingLevel} held${r.rssMbPer1kWaitingHibernated ? `, after 14 s idle (${f(r.rssMbPer1kWaitingActive, 2)} MB right after opening${r.heapMbPer1kWaiting === null ? "" : `; live heap ${f(r.heapMbPer1kWaiting, 2)} MB`})` : ""} (+${f(r.rssMbPer1kWaitingProxy, 2)} MB in wrangler's proxy)`,
           // Under 1,000 sockets the RSS delta is within GC noise: no verdict.
           verdict(
             mem === null || (r.rssMbPer1kWaitingLevel ?? 0) < 1000 ? null : mem <= TARGETS.mbPer1kWaiting,

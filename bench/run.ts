@@ -7,6 +7,7 @@ import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
 import { type CoreResult, coreBench } from "./core.ts";
 import { type DbCounters, DbProbe } from "./db.ts";
+import { Inspector } from "./inspector.ts";
 import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import {
@@ -201,6 +202,9 @@ export type MemoryLevel = {
     stillOpen: number;
     /** Open fds then: evicted objects close their SQLite files, so fewer files show eviction. */
     runtimeFds: FdStats | null;
+    /** The isolate's live heap then, after a full collection (what objects still hold). */
+    heapMb?: number;
+    heapMbPer1k?: number;
   };
 };
 
@@ -210,6 +214,8 @@ export type MemorySeries = {
   baselineRolesMb: Partial<Record<Role, number>>;
   baselineRuntimeFds?: FdStats | null;
   baselineProxyFds?: FdStats | null;
+  /** The runtime isolate's live heap (JS + its C++ heap) after a full collection, MB. */
+  baselineHeapMb?: number | null;
   levels: MemoryLevel[];
 };
 
@@ -541,6 +547,18 @@ async function main(): Promise<number> {
       const baseline = await sampleRss(s);
       series.baselineWorkerdMb = round2(baseline.workerdMb);
       series.baselineRolesMb = baseline.roles;
+      // The live heap, read with the actors evicted: what our objects keep per idle socket, as
+      // opposed to what the runtime's native side and its allocator keep (RSS).
+      const inspector = plan.hibernateWaitMs > 0 ? await Inspector.connect(s.workerdPids()) : undefined;
+      const heapNow = async () => {
+        try {
+          return await inspector?.liveHeapMb();
+        } catch {
+          return undefined;
+        }
+      };
+      const baseHeap = await heapNow();
+      series.baselineHeapMb = baseHeap === undefined ? null : round2(baseHeap);
       const fdsOf = (role: Role): FdStats | null => {
         const pid = s.snapshot().roles[role]?.pids[0];
         return pid === undefined ? null : (fdStats(pid) ?? null);
@@ -658,6 +676,11 @@ async function main(): Promise<number> {
             stillOpen: users.filter(ok).length,
             runtimeFds: fdsOf("workerd-runtime"),
           };
+          const heap = await heapNow();
+          if (heap !== undefined && baseHeap !== undefined) {
+            level.afterHibernation.heapMb = round2(heap);
+            level.afterHibernation.heapMbPer1k = per1k(heap - baseHeap);
+          }
           // The next level's room is reckoned from here, with the evicted objects' files closed.
           fdsNow = level.afterHibernation.runtimeFds ?? fdsNow;
           progress.end(`runtime +${f1(hR)} MB, ${f2(per1k(hR))} per 1,000`);
@@ -666,6 +689,7 @@ async function main(): Promise<number> {
       }
       series.baselineRuntimeFds = baseFds;
       series.baselineProxyFds = baseProxyFds;
+      inspector?.close();
     };
 
     // 8a. Secondary, first: waiting sockets each alone in its own bucket (they stay open; run
@@ -1005,6 +1029,7 @@ function buildResults(input: {
     // Idle sockets: the figure once their actors hibernated, when the run waited for that.
     rssMbPer1kWaiting: heldFigure ? (heldFigure.afterHibernation?.mbPer1k ?? heldFigure.mbPer1k) : null,
     rssMbPer1kWaitingActive: heldFigure ? heldFigure.mbPer1k : null,
+    heapMbPer1kWaiting: heldFigure?.afterHibernation?.heapMbPer1k ?? null,
     rssMbPer1kWaitingHibernated: heldFigure?.afterHibernation !== undefined,
     rssMbPer1kWaitingProxy: heldFigure
       ? (heldFigure.afterHibernation?.proxyMbPer1k ?? heldFigure.proxyMbPer1k)
