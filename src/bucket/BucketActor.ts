@@ -519,6 +519,8 @@ export class BucketActor extends Server<Env> {
       this.#pruneAt,
       this.#tokenExpiryAt,
       this.#deliverAt,
+      // A match that is setting up has no deadline of its own: only this wakes a lost setup.
+      this.#setupCheckAt,
     ];
     let next: number | null = null;
     for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;

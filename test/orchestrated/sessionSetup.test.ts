@@ -1,4 +1,4 @@
-import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { requestView } from "../../src/protocol/http.ts";
 import { api } from "../worker/httpClient.ts";
@@ -47,6 +47,25 @@ describe("session setup on confirm (QUESTION_SERVICE_URL and COLLAB_SERVICE_URL 
     const again = [await a.next("match_found"), await b.next("queued"), await b.next("match_found")];
     expect(again[0].partnerId).toBe(userIn(room, "bob"));
     await c.socket.quiet(50);
+  });
+
+  it("keeps an alarm booked for the setup watchdog while a setup is under way", async () => {
+    const room = roomFor("slow");
+    const topic = room.slice("easy.".length);
+    const [u1, u2] = [userIn(room, "u1"), userIn(room, "u2")];
+    await api(u1, "POST", "/request", { difficulty: "easy", topic });
+    const r2 = requestView.parse((await api(u2, "POST", "/request", { difficulty: "easy", topic })).json);
+    const matchId = r2.match!.id;
+    await api(u1, "POST", "/confirm", { match_id: matchId, confirmed: true });
+    expect((await api(u2, "POST", "/confirm", { match_id: matchId, confirmed: true })).status).toBe(202);
+    // Let the outbox go out, so the watchdog is the only thing left to wake the actor for.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 2_000);
+    await runDurableObjectAlarm(bucketStub(room));
+    vi.useRealTimers();
+    const alarm = await runInDurableObject(bucketStub(room), (_actor, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(Date.now() + 31_000);
   });
 
   it("a setup lost to a restart is asked for again, with the same idempotency key", async () => {
