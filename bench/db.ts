@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { neonConfig, Pool } from "@neondatabase/serverless";
-import { WebSocket } from "ws";
-import { configureNeonTransport } from "../src/db/connect.ts";
+import { sql } from "drizzle-orm";
+import { useNodeWebSocket } from "../scripts/migrate.ts";
+import { withDatabase } from "../src/db/connect.ts";
 
 /**
  * Database counters, to tell how many writes a match costs: rows in the record tables and the
@@ -26,27 +26,12 @@ const QUERY = `select (select count(*) from matches)::int as matches,
 
 type Row = { matches: number; requests: number; xact: string; ins: string; upd: string };
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, fail) => {
-      timer = setTimeout(() => fail(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 async function viaNeon(databaseUrl: string, wsProxy: string | undefined): Promise<Row> {
-  neonConfig.webSocketConstructor = WebSocket;
-  configureNeonTransport(databaseUrl, wsProxy);
-  const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 4_000 });
-  pool.on("error", () => {});
-  try {
-    const result = await withTimeout(pool.query(QUERY), 5_000);
-    return result.rows[0] as Row;
-  } finally {
-    void pool.end().catch(() => {});
-  }
+  useNodeWebSocket();
+  const result = await withDatabase(databaseUrl, wsProxy, (db) => db.execute(sql.raw(QUERY)), {
+    timeoutMs: 5_000,
+  });
+  return result.rows[0] as Row;
 }
 
 function viaPsql(databaseUrl: string): Promise<Row> {

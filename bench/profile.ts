@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
@@ -25,7 +26,6 @@ const { values } = parseArgs({
 });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
 type Profile = CpuProfile;
 type Node = CpuProfile["nodes"][number];

@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { mintDevToken } from "../src/auth/devToken.ts";
 import { DEV_JWT_SECRET } from "../src/config.ts";
@@ -129,8 +130,6 @@ const QUICK: Plan = {
 
 /** p99 join -> match_found a bucket must stay under for its rate to count as sustained. */
 const SUSTAIN_P99_MS = 50;
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
 function parseList(text: string | undefined, fallback: number[]): number[] {
   if (!text) return fallback;
@@ -667,8 +666,8 @@ async function main(): Promise<number> {
           const later = await sampleRss(s);
           const hR = (later.roles["workerd-runtime"] ?? 0) - baseRuntime;
           const hP = (later.roles["workerd-proxy"] ?? 0) - baseProxy;
-          const level = series.levels.at(-1)!;
-          level.afterHibernation = {
+          const last = series.levels.at(-1)!;
+          last.afterHibernation = {
             runtimeMb: round2(later.roles["workerd-runtime"] ?? 0),
             proxyMb: round2(later.roles["workerd-proxy"] ?? 0),
             mbPer1k: per1k(hR),
@@ -678,11 +677,11 @@ async function main(): Promise<number> {
           };
           const heap = await heapNow();
           if (heap !== undefined && baseHeap !== undefined) {
-            level.afterHibernation.heapMb = round2(heap);
-            level.afterHibernation.heapMbPer1k = per1k(heap - baseHeap);
+            last.afterHibernation.heapMb = round2(heap);
+            last.afterHibernation.heapMbPer1k = per1k(heap - baseHeap);
           }
           // The next level's room is reckoned from here, with the evicted objects' files closed.
-          fdsNow = level.afterHibernation.runtimeFds ?? fdsNow;
+          fdsNow = last.afterHibernation.runtimeFds ?? fdsNow;
           progress.end(`runtime +${f1(hR)} MB, ${f2(per1k(hR))} per 1,000`);
         }
         if (boxed || fdCapped) break;
@@ -720,9 +719,6 @@ async function main(): Promise<number> {
       plan.holdBudgetMs,
       (_i, id, token) => new SimUser(id, memRoom, token),
     );
-  } catch (error) {
-    await stopStack();
-    throw error;
   } finally {
     await stopStack();
   }
@@ -806,7 +802,6 @@ async function drive(
       u.terminate();
       u.error ??= Number.isNaN(u.tJoin) ? "not started (overloaded)" : "unfinished at drain";
     });
-    for (const s of schedule) if (Number.isNaN(s.user.tJoin)) s.user.error ??= "not started (overloaded)";
   }
   return { overloaded };
 }

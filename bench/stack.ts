@@ -2,8 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort } from "../test/support/localProcesses.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort, PROJECT_ROOT } from "../test/support/localProcesses.ts";
+
+export { PROJECT_ROOT };
+
 import {
   cpuMs,
   descendants,
@@ -22,7 +25,6 @@ import {
  * can be read per role (workerd runtime, wrangler's proxy workerd, wrangler, the database).
  */
 
-export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const HEALTH_PATH = "/api/v1/matching/health";
 
 export type Role = "workerd-runtime" | "workerd-proxy" | "wrangler" | "database" | "other";
@@ -45,8 +47,6 @@ export type Stack = {
   workerdPids(): number[];
   stop(): Promise<void>;
 };
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
 async function healthAnswers(url: string, timeoutMs = 8_000): Promise<number | undefined> {
   try {

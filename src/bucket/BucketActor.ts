@@ -1,10 +1,11 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
+import { userRegistry } from "../actors.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
 import { errorMessage } from "../errorMessage.ts";
 import type { BucketState } from "../matching/state.ts";
-import { restoreBucketState } from "../matching/state.ts";
+import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
 import type { Clock, Match, Settings } from "../matching/types.ts";
@@ -30,6 +31,8 @@ type SocketState = { userId: string; tokenExpiresAt: number };
 export type Refusal = { ok: false; status: 404 | 409 | 410 | 503; code: string; message: string };
 
 type Admission = { ok: true; request: RequestView; created: boolean } | Refusal;
+/** What `#admit` decides; the view is built only where it is answered (not for sockets). */
+type Admitted = { ok: true; requestId: string; created: boolean } | Refusal;
 
 /**
  * One difficulty/topic bucket. A thin shell around the matching core: it turns sockets, RPC
@@ -209,7 +212,8 @@ export class BucketActor extends Server<Env> {
   async createRequest(userId: string): Promise<Admission> {
     const admitted = await this.#admit(userId);
     this.#reschedule();
-    return admitted;
+    if (!admitted.ok) return admitted;
+    return { ok: true, request: this.#viewOf(admitted.requestId)!, created: admitted.created };
   }
 
   /** `GET /request/{id}`: the caller's own request, live or recently ended. */
@@ -292,7 +296,7 @@ export class BucketActor extends Server<Env> {
    * live request across all buckets); while that call is out the user counts as live here, and a
    * second join of the same user (another tab) waits for it and then resumes the same request.
    */
-  async #admit(userId: string): Promise<Admission> {
+  async #admit(userId: string): Promise<Admitted> {
     const inFlight = this.#joins.get(userId);
     if (inFlight) await inFlight;
     const requestId = `req_${crypto.randomUUID()}`;
@@ -325,19 +329,19 @@ export class BucketActor extends Server<Env> {
       userId,
     );
     this.#run(joined.step);
-    return { ok: true, request: this.#viewOf(joined.result.request.id)!, created: !joined.result.resumed };
+    return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
   }
 
   // The two calls into users' registries are methods of their own so a CPU profile shows what
   // they cost this side: locally the runtime starts the user's object (opening its SQLite file)
   // inside the call, which is most of a join's CPU after the socket itself (bench/profile.ts).
   #claimInRegistry(userId: string, requestId: string) {
-    return this.env.Registry.get(this.env.Registry.idFromName(userId)).claim(userId, this.name, requestId);
+    return userRegistry(this.env, userId).claim(userId, this.name, requestId);
   }
 
   #releaseInRegistry(userId: string, requestId: string): void {
     // Best effort: if this is lost, the registry re-checks with us before trusting the claim.
-    this.env.Registry.get(this.env.Registry.idFromName(userId))
+    userRegistry(this.env, userId)
       .release(this.name, requestId)
       .catch(() => {});
   }
@@ -348,8 +352,7 @@ export class BucketActor extends Server<Env> {
     const m = r.matchId
       ? (this.#state.matches.get(r.matchId) ?? this.#storage.findMatch(r.matchId))
       : undefined;
-    const index = r.status === "PENDING" ? this.#state.queue.indexOf(r.id) : -1;
-    return requestView(this.bucket, r, m, index >= 0 ? index + 1 : null);
+    return requestView(this.bucket, r, m, r.status === "PENDING" ? queuePosition(this.#state, r.id) : null);
   }
 
   #whyNotConfirmable(userId: string, matchId: string): Refusal {

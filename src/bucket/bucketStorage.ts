@@ -22,7 +22,9 @@ export class BucketStorage {
         id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,
         ended_at INTEGER, body TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS requests_live ON requests (status) WHERE ended_at IS NULL;
-      CREATE INDEX IF NOT EXISTS requests_user ON requests (user_id);
+      -- Served a per-user lookup that is no longer made; dropped so older buckets stop
+      -- updating it on every request write.
+      DROP INDEX IF EXISTS requests_user;
       CREATE INDEX IF NOT EXISTS requests_ended ON requests (ended_at) WHERE ended_at IS NOT NULL;
       CREATE TABLE IF NOT EXISTS matches (
         id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -106,17 +108,6 @@ export class BucketStorage {
   findMatch(id: string): Match | undefined {
     const row = this.#sql.exec<{ body: string }>("SELECT body FROM matches WHERE id = ?", id).toArray()[0];
     return row ? (JSON.parse(row.body) as Match) : undefined;
-  }
-
-  /** The user's most recent request here, live or ended (for `GET /me/request` and status polls). */
-  latestRequestOf(userId: string): MatchRequest | undefined {
-    const row = this.#sql
-      .exec<{ body: string }>(
-        "SELECT body FROM requests WHERE user_id = ? ORDER BY json_extract(body, '$.createdAt') DESC LIMIT 1",
-        userId,
-      )
-      .toArray()[0];
-    return row ? (JSON.parse(row.body) as MatchRequest) : undefined;
   }
 
   matchedSince(since: number): number {

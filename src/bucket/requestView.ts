@@ -1,9 +1,7 @@
-import { partnerOf } from "../matching/describe.ts";
+import { iso, partnerOf } from "../matching/describe.ts";
 import type { Match, MatchRequest } from "../matching/types.ts";
 import type { QueueFigures, RequestView } from "../protocol/http.ts";
 import type { Bucket } from "../protocol/values.ts";
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A request as the HTTP API shows it to its owner. */
 export function requestView(

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { configFromEnv, describeProblems } from "../config.ts";
@@ -29,16 +29,16 @@ app.use(async (c, next) => {
 });
 
 // Browsers may call the HTTP API only from the origins listed in CORS_ORIGINS.
-app.use("/api/*", async (c, next) => {
-  const origins = c.get("config").CORS_ORIGINS;
-  return cors({
-    origin: (origin) => (origins.includes(origin) ? origin : null),
+app.use(
+  "/api/*",
+  cors({
+    origin: (origin, c: Context<AppEnv>) => (c.get("config").CORS_ORIGINS.includes(origin) ? origin : null),
     allowHeaders: ["Authorization", "Content-Type"],
     allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
     exposeHeaders: ["Retry-After", "WWW-Authenticate"],
     maxAge: 600,
-  })(c, next);
-});
+  }),
+);
 
 app.route("/api/v1/matching/health", health);
 app.route("/", apiDocs);

@@ -1,8 +1,8 @@
 import { Hono } from "hono";
+import { bucketActor } from "../actors.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { CloseCode, type ErrorCode, type ServerFrame } from "../protocol/frames.ts";
 import { parseRoomName, roomName } from "../protocol/values.ts";
-import { bucketActor } from "./actors.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";

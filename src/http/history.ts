@@ -8,8 +8,10 @@ import { isDatabaseUnavailable } from "../records/databaseErrors.ts";
 import {
   decodeCursor,
   findMatchFor,
+  HISTORY_MAX_LIMIT,
   InvalidCursorError,
   matchHistory,
+  POPULAR_MAX_LIMIT,
   popularTopics,
 } from "../records/queries.ts";
 import type { MatchHistory, MatchRecord, PopularTopics } from "../records/recordSchemas.ts";
@@ -30,12 +32,12 @@ const wholeNumber = (min: number, max: number, fallback: number) =>
     .transform((v) => v ?? fallback);
 
 export const historyQuery = z.object({
-  limit: wholeNumber(1, 100, 20),
+  limit: wholeNumber(1, HISTORY_MAX_LIMIT, 20),
   cursor: z.string().min(1).max(400).optional(),
 });
 
 export const popularQuery = z.object({
-  limit: wholeNumber(1, 50, 10),
+  limit: wholeNumber(1, POPULAR_MAX_LIMIT, 10),
   /** The window: matches created in the last `hours` hours (up to 30 days). */
   hours: wholeNumber(1, 720, 24),
 });

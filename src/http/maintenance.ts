@@ -1,5 +1,5 @@
+import { userRegistry } from "../actors.ts";
 import type { Env } from "../env.ts";
-import { userRegistry } from "./actors.ts";
 
 export const MAINTENANCE_MESSAGE =
   "Matching is paused for maintenance; requests and matches already under way finish normally. Try again later.";

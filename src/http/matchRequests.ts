@@ -1,9 +1,9 @@
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
+import { bucketActor, userRegistry } from "../actors.ts";
 import type { Refusal } from "../bucket/BucketActor.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
 import { difficultySchema, requestIdSchema, roomName, topicSchema } from "../protocol/values.ts";
-import { bucketActor, userRegistry } from "./actors.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";

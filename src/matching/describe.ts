@@ -1,19 +1,19 @@
 import type { ServerFrameOf } from "../protocol/frames.ts";
-import type { BucketState } from "./state.ts";
+import { type BucketState, queuePosition } from "./state.ts";
 import type { Match, MatchRequest } from "./types.ts";
 
 /** Frames that describe live state; shared by join, resume, requeue and `status`. */
 
-const iso = (ms: number) => new Date(ms).toISOString();
+export const iso = (ms: number) => new Date(ms).toISOString();
 
 export function queuedFrame(s: BucketState, r: MatchRequest): ServerFrameOf<"queued"> {
-  const index = s.queue[0] === r.id ? 0 : s.queue.indexOf(r.id);
   return {
     type: "queued",
     requestId: r.id,
     difficulty: s.bucket.difficulty,
     topic: s.bucket.topic,
-    position: index + 1,
+    // A queued frame is only sent for a waiting request.
+    position: queuePosition(s, r.id) ?? 0,
     waiting: s.queue.length,
     estimatedWaitMs: s.stats.percentile(50),
     expiresAt: iso(r.expiresAt),

@@ -82,3 +82,9 @@ export function dequeue(s: BucketState, requestId: string): void {
   const i = s.queue[0] === requestId ? 0 : s.queue.indexOf(requestId);
   if (i >= 0) s.queue.splice(i, 1);
 }
+
+/** 1-based place of a request in the queue, or null if it is not waiting. The head is the common case. */
+export function queuePosition(s: BucketState, requestId: string): number | null {
+  const index = s.queue[0] === requestId ? 0 : s.queue.indexOf(requestId);
+  return index >= 0 ? index + 1 : null;
+}

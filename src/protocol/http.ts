@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { difficultySchema, matchIdSchema, requestIdSchema, topicSchema } from "./values.ts";
+import { difficultySchema, matchIdSchema, topicSchema } from "./values.ts";
 
 /**
  * The HTTP API's bodies and answers, compatible with the PeerPrep service in seed 000. Routes
@@ -70,6 +70,3 @@ export const healthAnswer = z.object({
 export const errorAnswer = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()).optional() }),
 });
-
-export const requestIdParam = requestIdSchema;
-export const matchIdParam = matchIdSchema;

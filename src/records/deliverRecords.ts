@@ -2,7 +2,7 @@ import { getTableColumns, type SQL, sql } from "drizzle-orm";
 import type { PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/connect.ts";
 import { matches, matchRequests } from "../db/schema.ts";
-import type { Bucket } from "../protocol/values.ts";
+import { type Bucket, roomName } from "../protocol/values.ts";
 import { outboxMatchSchema, outboxRequestSchema } from "./recordSchemas.ts";
 
 /** One row of a bucket actor's outbox, as stored there. */
@@ -88,7 +88,7 @@ function decodeEntries(
 ): { requests: RequestRow[]; matchRows: MatchRow[] } {
   const newestRequest = new Map<string, RequestRow>();
   const newestMatch = new Map<string, MatchRow>();
-  const room = `${bucket.difficulty}.${bucket.topic}`;
+  const room = roomName(bucket);
   for (const entry of [...entries].sort((a, b) => a.seq - b.seq)) {
     if (!Number.isSafeInteger(entry.seq) || entry.seq < 0) {
       skip(room, entry, "seq is not a non-negative integer");

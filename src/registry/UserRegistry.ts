@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { bucketActor } from "../actors.ts";
 import type { Env } from "../env.ts";
 
 export type Claim = { room: string; requestId: string; at: number };
@@ -118,7 +119,6 @@ export class UserRegistry extends DurableObject<Env> {
   }
 
   async #stillLive(userId: string, claim: Claim): Promise<boolean> {
-    const bucket = this.env.Bucket.get(this.env.Bucket.idFromName(claim.room));
-    return bucket.holdsLiveRequest(userId);
+    return bucketActor(this.env, claim.room).holdsLiveRequest(userId);
   }
 }

@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
+import { fileURLToPath } from "node:url";
 
 /** Shared by the Node-side tests, the browser e2e and the benchmark: ports, processes, bounded waits. */
 
-export const PROJECT_ROOT = new URL("../..", import.meta.url).pathname;
+export const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import type { Env } from "../env.ts";
+import type { Env } from "./env.ts";
 
 /** Stubs by name, in one place: a bucket by canonical room name, a registry by user id. */
 export function bucketActor(env: Env, room: string) {
