@@ -85,6 +85,8 @@ async function main() {
     const bundle = newestBundle();
     const path = join(PROJECT_ROOT, "bench", "results", `${stamp}.cpuprofile`);
     writeFileSync(path, JSON.stringify(profile));
+    // Kept beside the profile: its line numbers are the profile's.
+    if (bundle !== undefined) writeFileSync(path.replace(/\.cpuprofile$/, ".bundle.js"), bundle);
     summarize(profile, path, total, bundle === undefined ? undefined : moduleLines(bundle));
   } finally {
     await stack.stop();
@@ -114,7 +116,8 @@ function summarize(p: Profile, path: string, joins: number, moduleOf?: (line: nu
   const totalUs = p.endTime - p.startTime;
   const label = (n: Node) => {
     const file = n.callFrame.url.split("/").slice(-2).join("/");
-    return `${n.callFrame.functionName || "(anonymous)"} ${file}:${n.callFrame.lineNumber + 1}`;
+    const module = file === "index.js" ? moduleOf?.(n.callFrame.lineNumber) : undefined;
+    return `${n.callFrame.functionName || "(anonymous)"} ${file}:${n.callFrame.lineNumber + 1}${module ? ` (${module})` : ""}`;
   };
   const selfBy = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -146,7 +149,7 @@ function summarize(p: Profile, path: string, joins: number, moduleOf?: (line: nu
     console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${l}`);
   }
   console.log("top inclusive time:");
-  for (const [l, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 45)) {
+  for (const [l, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 90)) {
     console.log(`  ${(us / 1000).toFixed(1).padStart(8)} ms  ${l}`);
   }
 }

@@ -161,6 +161,8 @@ export async function startStack(options: StartOptions): Promise<Stack> {
     LOCAL_DATA_DIR: dataDir,
     JWT_SECRET: options.secret,
     WRANGLER_SEND_METRICS: "false",
+    // The floor runs without wrangler dev's local observability, as `npm start` does (start.ts).
+    X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? "false",
   };
   // Settings that would make our tokens or rooms unacceptable.
   for (const key of ["JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_USER_CLAIM", "TOPICS", "MAINTENANCE"]) {

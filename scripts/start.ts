@@ -242,7 +242,15 @@ async function main(): Promise<void> {
       cwd: PROJECT_ROOT,
       detached: true,
       stdio: ["ignore", "inherit", "inherit"],
-      env: { ...env, WRANGLER_SEND_METRICS: "false" },
+      env: {
+        // wrangler dev's local observability streams a trace of every invocation (each request,
+        // RPC and socket event) to a collector worker in the same runtime; production has no
+        // such thing in-process, and it cost about a sixth of the runtime's CPU per join (#11).
+        // `X_LOCAL_OBSERVABILITY=true npm start` turns it back on.
+        X_LOCAL_OBSERVABILITY: "false",
+        ...env,
+        WRANGLER_SEND_METRICS: "false",
+      },
     });
     wrangler = child;
     let wranglerExit: number | undefined;

@@ -10,6 +10,9 @@ import { canonicalTopic } from "./protocol/values.ts";
 /** Used only when no JWT_SECRET is configured in local development; never in production. */
 export const DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789";
 
+/** See REGISTRY_SHARDS below and the README's architecture section for why this number. */
+export const DEFAULT_REGISTRY_SHARDS = 32;
+
 const seconds = (fallback: number, max: number) =>
   z
     .string()
@@ -94,6 +97,33 @@ export const configSchema = z
     MAINTENANCE: flag,
     DEV_TOKENS: flag,
     VERSION: optionalText.transform((v) => v ?? "0.1.0"),
+    /**
+     * Shard objects keeping the one-live-request claims. Fixed for a deployment's life: a user's
+     * shard is a hash of their id modulo this number, so changing it would lose live claims.
+     */
+    REGISTRY_SHARDS: z
+      .string()
+      .trim()
+      .optional()
+      .transform((v) => (v ? v : String(DEFAULT_REGISTRY_SHARDS)))
+      .pipe(z.string().regex(/^\d+$/, "must be a whole number"))
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(1024)),
+    /**
+     * Upgrading from per-user registry objects: until this time, a shard with no claim for a
+     * user also looks in that user's old object, so no live claim is lost across the upgrade.
+     */
+    LEGACY_REGISTRY_UNTIL: z
+      .string()
+      .trim()
+      .optional()
+      .transform((v) => (v ? v : undefined))
+      .pipe(
+        z.iso
+          .datetime({ offset: true, error: "must be an ISO-8601 time, e.g. 2026-12-01T12:00:00Z" })
+          .optional(),
+      )
+      .transform((v) => (v === undefined ? 0 : Date.parse(v))),
   })
   .refine((c) => c.JWT_SECRET !== undefined || c.JWKS_URL !== undefined, {
     path: ["JWT_SECRET"],

@@ -1,10 +1,14 @@
 import type { BucketActor } from "./bucket/BucketActor.ts";
+import type { RegistryShard } from "./registry/RegistryShard.ts";
 import type { UserRegistry } from "./registry/UserRegistry.ts";
 
 /** Bindings from wrangler.toml plus every setting, all strings as Workers deliver them. */
 export interface Env {
   Bucket: DurableObjectNamespace<BucketActor>;
-  Registry: DurableObjectNamespace<UserRegistry>;
+  /** The one-live-request registry, sharded by user (REGISTRY_SHARDS objects). */
+  Registry: DurableObjectNamespace<RegistryShard>;
+  /** Per-user registry objects of earlier versions, read only while upgrading. */
+  LegacyRegistry: DurableObjectNamespace<UserRegistry>;
   /** Joins per user (Workers Rate Limiting binding). */
   JOIN_LIMITER: RateLimit;
   JWT_SECRET?: string;
@@ -24,4 +28,6 @@ export interface Env {
   MAINTENANCE?: string;
   DEV_TOKENS?: string;
   VERSION?: string;
+  REGISTRY_SHARDS?: string;
+  LEGACY_REGISTRY_UNTIL?: string;
 }

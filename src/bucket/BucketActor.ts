@@ -1,5 +1,4 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
-import { userRegistry } from "../actors.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
@@ -20,6 +19,7 @@ import {
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
 import { deliverRecords } from "../records/deliverRecords.ts";
+import { RegistryClient } from "../registry/RegistryClient.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
@@ -46,6 +46,7 @@ export class BucketActor extends Server<Env> {
   readonly #storage: BucketStorage;
   readonly #state: BucketState;
   readonly #config: Config;
+  readonly #registry: RegistryClient;
   /** Joins waiting on the registry, by user: they count as live, so a racing claim loses. */
   readonly #joins = new Map<string, Promise<void>>();
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
@@ -78,6 +79,7 @@ export class BucketActor extends Server<Env> {
     if (!room || roomName(room) !== this.name) {
       throw new Error(`BucketActor addressed by a non-canonical room name: ${this.name}`);
     }
+    this.#registry = new RegistryClient(env, this.name, this.#config.REGISTRY_SHARDS);
     this.#state = restoreBucketState(room, settingsFrom(this.#config), {
       ...this.#storage.loadLive(),
       nextRank: 1,
@@ -203,7 +205,7 @@ export class BucketActor extends Server<Env> {
 
   // --- RPC for the router and the user registry ------------------------------------------------
 
-  /** Whether the user has a live request here, or is joining right now (see UserRegistry). */
+  /** Whether the user has a live request here, or is joining right now (see RegistryShard). */
   holdsLiveRequest(userId: string): boolean {
     return this.#joins.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
   }
@@ -301,7 +303,7 @@ export class BucketActor extends Server<Env> {
     if (inFlight) await inFlight;
     const requestId = `req_${crypto.randomUUID()}`;
     if (!bucket.liveRequestOf(this.#state, userId)) {
-      const claim = this.#claimInRegistry(userId, requestId);
+      const claim = this.#registry.claim(userId, requestId);
       const settled = claim.then(
         () => {},
         () => {},
@@ -330,20 +332,6 @@ export class BucketActor extends Server<Env> {
     );
     this.#run(joined.step);
     return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
-  }
-
-  // The two calls into users' registries are methods of their own so a CPU profile shows what
-  // they cost this side: locally the runtime starts the user's object (opening its SQLite file)
-  // inside the call, which is most of a join's CPU after the socket itself (bench/profile.ts).
-  #claimInRegistry(userId: string, requestId: string) {
-    return userRegistry(this.env, userId).claim(userId, this.name, requestId);
-  }
-
-  #releaseInRegistry(userId: string, requestId: string): void {
-    // Best effort: if this is lost, the registry re-checks with us before trusting the claim.
-    userRegistry(this.env, userId)
-      .release(this.name, requestId)
-      .catch(() => {});
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -393,7 +381,7 @@ export class BucketActor extends Server<Env> {
     for (const r of step.requests.values()) {
       if (r.endedAt === null) continue;
       this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
-      this.#releaseInRegistry(r.userId, r.id);
+      this.#registry.release(r.userId, r.id);
     }
     if (step.wroteAnything) this.#reschedule();
   }

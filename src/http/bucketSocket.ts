@@ -27,7 +27,7 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
   checkTopicAllowed(c.get("config").TOPICS, bucket.topic);
   const identity = c.get("identity");
   const name = roomName(bucket);
-  if (await blockedByMaintenance(c.env, c.get("config").MAINTENANCE, identity.userId, name)) {
+  if (await blockedByMaintenance(c.env, c.get("config"), identity.userId, name)) {
     return refuseSocket("maintenance", MAINTENANCE_MESSAGE, CloseCode.tryAgainLater);
   }
   if (!(await allowJoin(c.env, identity.userId))) {

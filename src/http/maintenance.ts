@@ -1,4 +1,5 @@
-import { userRegistry } from "../actors.ts";
+import { registryShard } from "../actors.ts";
+import type { Config } from "../config.ts";
 import type { Env } from "../env.ts";
 
 export const MAINTENANCE_MESSAGE =
@@ -8,7 +9,7 @@ export const MAINTENANCE_MESSAGE =
  * In maintenance mode only users who already have a live request in this room get through
  * (to resume, confirm or leave it); new requests are turned away. Costs nothing otherwise.
  */
-export async function blockedByMaintenance(env: Env, maintenance: boolean, userId: string, room: string) {
-  if (!maintenance) return false;
-  return (await userRegistry(env, userId).liveRoom(userId)) !== room;
+export async function blockedByMaintenance(env: Env, config: Config, userId: string, room: string) {
+  if (!config.MAINTENANCE) return false;
+  return (await registryShard(env, userId, config.REGISTRY_SHARDS).liveRoom(userId)) !== room;
 }

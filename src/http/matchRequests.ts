@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
-import { bucketActor, userRegistry } from "../actors.ts";
+import { bucketActor, registryShard } from "../actors.ts";
 import type { Refusal } from "../bucket/BucketActor.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
 import { difficultySchema, requestIdSchema, roomName, topicSchema } from "../protocol/values.ts";
@@ -13,7 +13,7 @@ import { validJson } from "./validJson.ts";
 
 /**
  * The HTTP half of the contract (seed 000 compatible). Requests live in the same bucket actors
- * as the sockets' requests; the user's registry says which bucket holds which request.
+ * as the sockets' requests; the user's registry shard says which bucket holds which request.
  */
 export const matchRequests = new Hono<AppEnv>();
 
@@ -22,7 +22,7 @@ matchRequests.post("/request", authenticate, async (c) => {
   const { userId } = c.get("identity");
   checkTopicAllowed(c.get("config").TOPICS, body.topic);
   const room = roomName(body);
-  if (await blockedByMaintenance(c.env, c.get("config").MAINTENANCE, userId, room)) {
+  if (await blockedByMaintenance(c.env, c.get("config"), userId, room)) {
     throw new ApiError(503, "maintenance", MAINTENANCE_MESSAGE, { headers: { "Retry-After": "300" } });
   }
   if (!(await allowJoin(c.env, userId))) throw rateLimited();
@@ -47,7 +47,7 @@ matchRequests.delete("/request/:id", authenticate, async (c) => {
 
 matchRequests.get("/me/request", authenticate, async (c) => {
   const { userId } = c.get("identity");
-  const room = await userRegistry(c.env, userId).liveRoom(userId);
+  const room = await registryOf(c, userId).liveRoom(userId);
   const view = room ? await bucketActor(c.env, room).liveRequest(userId) : null;
   if (!view) throw new ApiError(404, "not_found", "You have no live request. Create one with POST /request.");
   return c.json(view);
@@ -56,10 +56,10 @@ matchRequests.get("/me/request", authenticate, async (c) => {
 matchRequests.post("/confirm", authenticate, async (c) => {
   const { match_id: matchId, confirmed } = await validJson(c, confirmBody);
   const { userId } = c.get("identity");
-  const registry = userRegistry(c.env, userId);
+  const registry = registryOf(c, userId);
   // The live request's bucket first; a match that already ended lives in a recent one.
   const live = await registry.liveRoom(userId);
-  const rooms = live ? [live] : await registry.recentRooms();
+  const rooms = live ? [live] : await registry.recentRooms(userId);
   let refusal: Refusal | undefined;
   for (const room of rooms) {
     const answer = await bucketActor(c.env, room).respond(userId, matchId, confirmed);
@@ -116,13 +116,17 @@ export function rateLimited(): ApiError {
   });
 }
 
-/** The `:id` request of the caller and the bucket it lives in, found through their registry. */
+/** The `:id` request of the caller and the bucket it lives in, found through their registry shard. */
 async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; requestId: string; room: string }> {
   const requestId = param(requestIdSchema, c.req.param("id") ?? "", "request");
   const { userId } = c.get("identity");
-  const room = await userRegistry(c.env, userId).roomOfRequest(requestId);
+  const room = await registryOf(c, userId).roomOfRequest(userId, requestId);
   if (!room) throw new ApiError(404, "not_found", `No request ${requestId} of yours is known.`);
   return { userId, requestId, room };
+}
+
+function registryOf(c: Context<AppEnv>, userId: string) {
+  return registryShard(c.env, userId, c.get("config").REGISTRY_SHARDS);
 }
 
 function fromRefusal(r: Refusal): ApiError {

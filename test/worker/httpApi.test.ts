@@ -1,10 +1,9 @@
-import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/http/app.ts";
 import { confirmedAnswer, queueFigures, requestView } from "../../src/protocol/http.ts";
-import type { UserRegistry } from "../../src/registry/UserRegistry.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
-import { advanceAndRunAlarm, bucketStub, tokenFor } from "./socketClient.ts";
+import { advanceAndRunAlarm, tokenFor } from "./socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -260,69 +259,6 @@ describe("maintenance on the socket path", () => {
     const resumed = await connect(waiting);
     expect(await resumed.first).toMatchObject({ type: "queued" });
     resumed.ws.close();
-  });
-});
-
-/** Put a claim back into a user's registry, as if the release after its request ended never came. */
-async function putClaimBack(registry: DurableObjectStub<UserRegistry>, room: string, requestId: string) {
-  await runInDurableObject(registry, (_r, state) => {
-    state.storage.sql.exec(
-      "INSERT OR REPLACE INTO claim (one, room, request_id, at) VALUES (1, ?, ?, ?)",
-      room,
-      requestId,
-      Date.now(),
-    );
-  });
-}
-
-describe("the user registry stays consistent", () => {
-  it("keeps routing the user's newest requests by id while its list stays bounded", async () => {
-    const registry = env.Registry.get(env.Registry.idFromName(newUser("many")));
-    await runInDurableObject(registry, (r) => {
-      for (let i = 0; i < 75; i++) r.remember(`req_${i}`, `easy.t${i}`);
-    });
-    const known = [];
-    for (let i = 0; i < 75; i++) known.push(await registry.roomOfRequest(`req_${i}`));
-    // The newest 50 at least, never more than 60; the oldest forgotten.
-    expect(known.slice(25)).toEqual(Array.from({ length: 50 }, (_, i) => `easy.t${i + 25}`));
-    expect(known.filter((room) => room !== null).length).toBeLessThanOrEqual(60);
-    expect(known[0]).toBeNull();
-  });
-
-  it("still holds the claim after the holding bucket is evicted, and frees it when that request ends", async () => {
-    const u = newUser("u");
-    const topic = newTopic();
-    const created = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
-    await evictDurableObject(bucketStub(`easy.${topic}`));
-    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
-    expect((await api(u, "DELETE", `/request/${created.id}`)).status).toBe(200);
-    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(201);
-  });
-
-  it("a late release of an earlier request does not free the user's newer one", async () => {
-    const u = newUser("u");
-    const topic = newTopic();
-    const registry = env.Registry.get(env.Registry.idFromName(u));
-    const first = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
-    expect((await api(u, "DELETE", `/request/${first.id}`)).status).toBe(200);
-    // As if the first request's release were still on its way: its claim is still there.
-    await putClaimBack(registry, `easy.${topic}`, first.id);
-    const second = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
-    expect(second.id).not.toBe(first.id);
-    // Now the late release arrives.
-    await runInDurableObject(registry, (r) => r.release(`easy.${topic}`, first.id));
-    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
-  });
-
-  it("a claim whose release was lost is recovered from the bucket that held it", async () => {
-    const u = newUser("u");
-    const topic = newTopic();
-    const created = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
-    // Put the claim back as if the release after the cancel had never arrived.
-    const registry = env.Registry.get(env.Registry.idFromName(u));
-    expect((await api(u, "DELETE", `/request/${created.id}`)).status).toBe(200);
-    await putClaimBack(registry, `easy.${topic}`, created.id);
-    expect((await api(u, "POST", "/request", { difficulty: "medium", topic })).status).toBe(201);
   });
 });
 

@@ -1,0 +1,217 @@
+import { DurableObject } from "cloudflare:workers";
+import { bucketActor, legacyRegistry } from "../actors.ts";
+import { configFromEnv } from "../config.ts";
+import type { Env } from "../env.ts";
+import { type ClaimResult, claimNeeds, type HeldClaim } from "./claimRule.ts";
+
+/** One claim or release in a bucket's batch: the user and the request it is about. */
+export type RequestRef = { userId: string; requestId: string };
+
+/**
+ * Routing notes for ended requests are kept longer than a request can live (queue <= 1 h,
+ * confirm and grace <= 10 min each) plus the hour its bucket keeps it after it ends.
+ */
+const RECENT_RETENTION_MS = 3 * 3_600_000;
+const SWEEP_EVERY_MS = 3_600_000;
+
+/**
+ * One of a fixed set of long-lived objects (REGISTRY_SHARDS, users spread by `shardOf`) that
+ * keep each user's one live request across all buckets: which bucket claimed it, with which
+ * request id. Buckets claim before creating a request and release when it ends, in batches.
+ * The buckets stay the source of truth: a claim contested by another bucket is checked with
+ * the bucket that holds it, so a lost release or an evicted bucket never locks a user out.
+ */
+export class RegistryShard extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+  /** Until when a miss here is also looked up in the user's old per-user object (upgrades). */
+  readonly #legacyUntil: number;
+  #sweepBooked = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    const loaded = configFromEnv(env);
+    this.#legacyUntil = loaded.ok ? loaded.config.LEGACY_REGISTRY_UNTIL : 0;
+    // `claims` holds only live (or not yet released) claims; `recent` routes ended requests by
+    // id. Both are keyed by user first: every lookup is one user's.
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS claims (user_id TEXT PRIMARY KEY, room TEXT NOT NULL,
+        request_id TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, request_id TEXT NOT NULL,
+        room TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (user_id, request_id)) WITHOUT ROWID;
+    `);
+    ctx.blockConcurrencyWhile(async () => {
+      this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
+    });
+  }
+
+  /**
+   * A bucket's batch: its requests that ended, then the users it wants to create a request for.
+   * Releases go first, so a user who left and came back in one batch is free again. Answers
+   * the claims in order.
+   */
+  async sync(room: string, claims: RequestRef[], releases: RequestRef[]): Promise<ClaimResult[]> {
+    const now = Date.now();
+    for (const r of releases) this.#release(room, r, now);
+    return Promise.all(claims.map((c) => this.#claim(room, c, now)));
+  }
+
+  /** The room of the user's live request, verified with its bucket. */
+  async liveRoom(userId: string): Promise<string | null> {
+    const held = await this.#held(userId);
+    if (!held) return null;
+    return (await this.#stillLive(userId, held)) ? held.room : null;
+  }
+
+  /** The room of one of the user's requests, live or ended in the last hours. */
+  async roomOfRequest(userId: string, requestId: string): Promise<string | null> {
+    const row =
+      this.#sql
+        .exec<{ room: string }>(
+          "SELECT room FROM claims WHERE user_id = ? AND request_id = ? UNION ALL SELECT room FROM recent WHERE user_id = ? AND request_id = ?",
+          userId,
+          requestId,
+          userId,
+          requestId,
+        )
+        .toArray()[0]?.room ?? null;
+    if (row !== null || !this.#legacyActive()) return row;
+    return legacyRegistry(this.env, userId).roomOfRequest(requestId);
+  }
+
+  /** Rooms of the user's recent requests, newest first (to find a match that already ended). */
+  async recentRooms(userId: string): Promise<string[]> {
+    const rooms = this.#sql
+      .exec<{ room: string }>(
+        // The claim counts too: its request may have ended with the release still on its way.
+        `SELECT room FROM (SELECT room, at FROM claims WHERE user_id = ?
+           UNION ALL SELECT room, at FROM recent WHERE user_id = ?)
+         GROUP BY room ORDER BY max(at) DESC LIMIT 5`,
+        userId,
+        userId,
+      )
+      .toArray()
+      .map((r) => r.room);
+    if (rooms.length > 0 || !this.#legacyActive()) return rooms;
+    return legacyRegistry(this.env, userId).recentRooms();
+  }
+
+  override async alarm(): Promise<void> {
+    this.#sql.exec("DELETE FROM recent WHERE at < ?", Date.now() - RECENT_RETENTION_MS);
+    const left = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM recent").one().n;
+    this.#sweepBooked = left > 0;
+    if (left > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
+  }
+
+  /**
+   * Grant the claim unless another bucket holds a live request of the user. The common case is
+   * one statement: no claim yet, so the insert goes through. Otherwise the holder is asked, and
+   * since other claims of the same user may run while we wait for it, the decision is taken
+   * again on what the row says afterwards, until the row did not move under us.
+   */
+  async #claim(room: string, c: RequestRef, now: number): Promise<ClaimResult> {
+    // While upgrading, the old per-user object may hold a live claim: no shortcut then.
+    if (!this.#legacyActive()) {
+      const inserted = this.#sql.exec(
+        "INSERT INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING RETURNING 1",
+        c.userId,
+        room,
+        c.requestId,
+        now,
+      );
+      if (inserted.toArray().length > 0) return { ok: true };
+    }
+    for (;;) {
+      const held = await this.#held(c.userId);
+      if (held && claimNeeds(held, room) === "verify" && (await this.#stillLive(c.userId, held))) {
+        return { ok: false, room: held.room };
+      }
+      // Synchronous from this read to the write: nothing else can change the row in between.
+      if (!sameClaim(this.#current(c.userId), held)) continue;
+      if (held) this.#noteEnded(c.userId, held, now);
+      this.#sql.exec(
+        "INSERT OR REPLACE INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?)",
+        c.userId,
+        room,
+        c.requestId,
+        now,
+      );
+      return { ok: true };
+    }
+  }
+
+  /** The release goes only if the claim is still that request's: a late one frees nothing newer. */
+  #release(room: string, r: RequestRef, now: number): void {
+    const gone = this.#sql
+      .exec(
+        "DELETE FROM claims WHERE user_id = ? AND request_id = ? AND room = ? RETURNING 1",
+        r.userId,
+        r.requestId,
+        room,
+      )
+      .toArray();
+    if (gone.length > 0) this.#noteEnded(r.userId, { room, requestId: r.requestId }, now);
+  }
+
+  /** Keep routing an ended request by id for a while (`GET /request/{id}`, `POST /confirm`). */
+  #noteEnded(userId: string, claim: HeldClaim, now: number): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO recent (user_id, request_id, room, at) VALUES (?, ?, ?, ?)",
+      userId,
+      claim.requestId,
+      claim.room,
+      now,
+    );
+    if (!this.#sweepBooked) {
+      this.#sweepBooked = true;
+      void this.ctx.storage.setAlarm(now + SWEEP_EVERY_MS);
+    }
+  }
+
+  #current(userId: string): HeldClaim | null {
+    const row = this.#sql
+      .exec<{ room: string; request_id: string }>(
+        "SELECT room, request_id FROM claims WHERE user_id = ?",
+        userId,
+      )
+      .toArray()[0];
+    return row ? { room: row.room, requestId: row.request_id } : null;
+  }
+
+  /** The user's claim here; while upgrading, one still held by their old object is taken over. */
+  async #held(userId: string): Promise<HeldClaim | null> {
+    const here = this.#current(userId);
+    if (here || !this.#legacyActive()) return here;
+    const old = await legacyRegistry(this.env, userId).currentClaim();
+    const now = this.#current(userId);
+    if (now || !old) return now;
+    this.#sql.exec(
+      "INSERT INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?)",
+      userId,
+      old.room,
+      old.requestId,
+      Date.now(),
+    );
+    return old;
+  }
+
+  #legacyActive(): boolean {
+    return this.#legacyUntil > Date.now();
+  }
+
+  /**
+   * Ask the holding bucket. If it cannot answer, the claim counts as live: refusing a join for
+   * now is recoverable, a second live request is not.
+   */
+  async #stillLive(userId: string, claim: HeldClaim): Promise<boolean> {
+    try {
+      return await bucketActor(this.env, claim.room).holdsLiveRequest(userId);
+    } catch {
+      return true;
+    }
+  }
+}
+
+function sameClaim(a: HeldClaim | null, b: HeldClaim | null): boolean {
+  return a === b || (a !== null && b !== null && a.room === b.room && a.requestId === b.requestId);
+}

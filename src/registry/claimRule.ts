@@ -1,0 +1,15 @@
+/** The claim a registry shard holds for a user: which bucket, which request. */
+export type HeldClaim = { room: string; requestId: string };
+
+/** A claim is granted, or refused naming the bucket that holds the user's live request. */
+export type ClaimResult = { ok: true } | { ok: false; room: string };
+
+/**
+ * What a claim for `room` needs, given the user's current claim. None: granted. One for the
+ * same room: granted too, because a bucket claims only when it holds no live request of the
+ * user, so that claim is stale (its release was lost or is still on its way). One for another
+ * room: that bucket must be asked whether the request is still live before it is taken over.
+ */
+export function claimNeeds(held: HeldClaim | null, room: string): "grant" | "verify" {
+  return held === null || held.room === room ? "grant" : "verify";
+}
