@@ -52,6 +52,10 @@ export default defineConfig({
         const byTopic = inject<Record<string, string>>("standInServices")["by-topic"]!;
         return { QUESTION_SERVICE_URL: byTopic, COLLAB_SERVICE_URL: byTopic };
       }),
+      // A deployment upgraded from per-user registry objects, inside its upgrade window.
+      workersProject("upgrade", ["test/upgrade/**/*.test.ts"], () => ({
+        LEGACY_REGISTRY_UNTIL: "2999-01-01T00:00:00Z",
+      })),
       {
         test: {
           name: "node",

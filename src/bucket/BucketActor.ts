@@ -207,6 +207,8 @@ export class BucketActor extends Server<Env> {
 
   /** Whether the user has a live request here, or is joining right now (see RegistryShard). */
   holdsLiveRequest(userId: string): boolean {
+    // Due deadlines first: a request whose time is up must not count, even before its alarm runs.
+    this.#expire(this.#clock());
     return this.#joins.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
   }
 

@@ -308,8 +308,11 @@ class Model {
 
   expire(): number {
     let n = 0;
-    for (let d = this.deadlines()[0]; d && d.at <= this.now; d = this.deadlines()[0]) {
+    const now = this.now;
+    for (let d = this.deadlines()[0]; d && d.at <= now; d = this.deadlines()[0]) {
       n++;
+      // Each deadline takes effect at its own time, as if its alarm had come on time.
+      this.now = d.at;
       if (d.kind === "queue") {
         const r = this.reqById(d.id)!;
         this.end(r, "TIMED_OUT");
@@ -332,6 +335,7 @@ class Model {
         this.end(r, "CANCELLED");
       }
     }
+    this.now = now;
     return n;
   }
 
