@@ -19,6 +19,7 @@ import {
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
 import { deliverRecords } from "../records/deliverRecords.ts";
+import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
@@ -49,6 +50,8 @@ export class BucketActor extends Server<Env> {
   readonly #registry: RegistryClient;
   /** Joins waiting on the registry, by user: they count as live, so a racing claim loses. */
   readonly #joins = new Map<string, Promise<void>>();
+  /** Claims granted for a join whose request is not created yet (request id by user): live too. */
+  readonly #claimed = new Map<string, string>();
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
   #alarmAt: number | null = null;
   /** When ended rows next become old enough to prune. */
@@ -103,6 +106,34 @@ export class BucketActor extends Server<Env> {
 
   // --- sockets -------------------------------------------------------------------------------
 
+  /**
+   * A socket's claim is made before partyserver accepts it, so a refusal (4409: a live request
+   * elsewhere) goes out on a plain socket whose close completes at once (src/refuseSocket.ts);
+   * `onConnect` then creates the request with the granted claim, and sends its frames.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const userId = request.headers.get(USER_HEADER);
+    if (!userId || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return super.fetch(request);
+    let refused: Refusal | null;
+    try {
+      refused = await this.#claim(userId);
+    } catch (e) {
+      console.warn(`the registry did not take ${userId}'s join: ${errorMessage(e)}`);
+      return refuseSocket("unavailable", "The join could not be taken just now; try again.", 1011);
+    }
+    if (refused) return refuseSocket(refused.code as ErrorCode, refused.message, refusalClose(refused));
+    try {
+      return await super.fetch(request);
+    } finally {
+      // Granted but never used (the upgrade failed before `onConnect` joined): give it back.
+      const unused = this.#claimed.get(userId);
+      if (unused && !bucket.liveRequestOf(this.#state, userId)) {
+        this.#claimed.delete(userId);
+        this.#registry.release(userId, unused);
+      }
+    }
+  }
+
   override getConnectionTags(_connection: Connection, ctx: ConnectionContext): string[] {
     return [ctx.request.headers.get(USER_HEADER) ?? ""];
   }
@@ -123,13 +154,11 @@ export class BucketActor extends Server<Env> {
     for (const other of this.getConnections<SocketState>(userId)) {
       if (other.id !== connection.id) other.close(CloseCode.replaced, "replaced by a newer connection");
     }
+    // Claimed in `fetch` already (or live here), so this is refused only if that changed since.
     const admitted = await this.#admit(userId);
     if (!admitted.ok) {
       this.#refuse(connection, admitted.code as ErrorCode, admitted.message);
-      connection.close(
-        admitted.code === "already_queued" ? CloseCode.alreadyQueuedElsewhere : 1011,
-        admitted.code,
-      );
+      connection.close(refusalClose(admitted), admitted.code);
       return;
     }
     // The socket may have gone while we waited on the registry; the request then gets the grace.
@@ -139,7 +168,9 @@ export class BucketActor extends Server<Env> {
 
   override onMessage(connection: Connection<SocketState>, message: WSMessage): void {
     const userId = connection.state?.userId;
-    if (!userId) return;
+    // A frame that crossed our close (the SDK's opening ping meeting a 4409, say) gets no answer:
+    // a send after close() throws.
+    if (!userId || connection.readyState !== WebSocket.READY_STATE_OPEN) return;
     const size = typeof message === "string" ? message.length : message.byteLength;
     if (size > MAX_CLIENT_FRAME_BYTES) {
       this.#refuse(connection, "frame_too_large", `Frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes.`);
@@ -209,7 +240,11 @@ export class BucketActor extends Server<Env> {
   holdsLiveRequest(userId: string): boolean {
     // Due deadlines first: a request whose time is up must not count, even before its alarm runs.
     this.#expire(this.#clock());
-    return this.#joins.has(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
+    return (
+      this.#joins.has(userId) ||
+      this.#claimed.has(userId) ||
+      bucket.liveRequestOf(this.#state, userId) !== undefined
+    );
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
@@ -301,39 +336,53 @@ export class BucketActor extends Server<Env> {
    * second join of the same user (another tab) waits for it and then resumes the same request.
    */
   async #admit(userId: string): Promise<Admitted> {
-    const inFlight = this.#joins.get(userId);
-    if (inFlight) await inFlight;
-    const requestId = `req_${crypto.randomUUID()}`;
-    if (!bucket.liveRequestOf(this.#state, userId)) {
-      const claim = this.#registry.claim(userId, requestId);
-      const settled = claim.then(
-        () => {},
-        () => {},
-      );
-      this.#joins.set(userId, settled);
-      let result: Awaited<typeof claim>;
-      try {
-        result = await claim;
-      } finally {
-        if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
-      }
-      if (!result.ok) {
-        return refusal(
-          409,
-          "already_queued",
-          `You already have a live request in ${result.room}; leave it first.`,
-        );
-      }
-    }
+    const refused = await this.#claim(userId);
+    if (refused) return refused;
+    // A claim granted for this join (undefined when the user's live request here is resumed).
+    const requestId = this.#claimed.get(userId);
+    this.#claimed.delete(userId);
     const clock = this.#clock();
     this.#expire(clock);
     const joined = bucket.join(
       this.#state,
-      { now: clock.now, newId: (p) => (p === "req" ? requestId : clock.newId(p)) },
+      { now: clock.now, newId: (p) => (p === "req" && requestId ? requestId : clock.newId(p)) },
       userId,
     );
     this.#run(joined.step);
     return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
+  }
+
+  /**
+   * Make sure the user may have a live request here: they have one, or a claim granted for a new
+   * one waits in `#claimed`, or the registry grants one now. While the call is out the user
+   * counts as live here (`#joins`), and a second join of the same user waits for it.
+   */
+  async #claim(userId: string): Promise<Refusal | null> {
+    const inFlight = this.#joins.get(userId);
+    if (inFlight) await inFlight;
+    if (bucket.liveRequestOf(this.#state, userId) || this.#claimed.has(userId)) return null;
+    const requestId = `req_${crypto.randomUUID()}`;
+    const claim = this.#registry.claim(userId, requestId);
+    const settled = claim.then(
+      () => {},
+      () => {},
+    );
+    this.#joins.set(userId, settled);
+    let result: Awaited<typeof claim>;
+    try {
+      result = await claim;
+    } finally {
+      if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
+    }
+    if (!result.ok) {
+      return refusal(
+        409,
+        "already_queued",
+        `You already have a live request in ${result.room}; leave it first.`,
+      );
+    }
+    this.#claimed.set(userId, requestId);
+    return null;
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -535,6 +584,10 @@ const CONNECTION_BUDGET_MS = 4_000;
 const SETUP_WATCHDOG_MS = 30_000;
 const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
+
+function refusalClose(r: Refusal): number {
+  return r.code === "already_queued" ? CloseCode.alreadyQueuedElsewhere : 1011;
+}
 
 function refusal(status: Refusal["status"], code: string, message: string): Refusal {
   return { ok: false, status, code, message };

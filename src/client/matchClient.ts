@@ -151,6 +151,13 @@ export class MatchClient {
     this.#socket = socket;
     socket.addEventListener("open", () => {
       if (this.#socket !== socket) return;
+      // Say something at once. The runtime (workerd/kj, issue #12) only tears a hibernatable
+      // socket's connection down after the closing handshake if the client's FIRST frame was
+      // not its reply Close: when it is, the object's end stays open until the object
+      // hibernates, and every close the server starts (4009, 4008, 4001, 1000 from an alarm)
+      // reaches `close` here only ~10 s later (2 s in Chromium, by its own timeout). One ping
+      // per (re)connect is enough; the server answers it with a pong.
+      socket.send(JSON.stringify({ type: "ping" } satisfies ClientFrame));
       this.#emit("open", { resumed: this.#opens++ > 0 });
     });
     socket.addEventListener("message", (event) => {

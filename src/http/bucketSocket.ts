@@ -1,8 +1,9 @@
 import { Hono } from "hono";
 import { bucketActor } from "../actors.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
-import { CloseCode, type ErrorCode, type ServerFrame } from "../protocol/frames.ts";
+import { CloseCode } from "../protocol/frames.ts";
 import { parseRoomName, roomName } from "../protocol/values.ts";
+import { refuseSocket } from "../refuseSocket.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
@@ -44,15 +45,3 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
   forwarded.headers.delete("authorization");
   return bucketActor(c.env, name).fetch(forwarded);
 });
-
-/**
- * Refuse at the edge in the protocol's own terms: browsers cannot read an HTTP status from a
- * failed upgrade, so accept, say why in an `error` frame, and close with the contract's code.
- */
-function refuseSocket(code: ErrorCode, message: string, closeCode: number): Response {
-  const { 0: client, 1: server } = new WebSocketPair();
-  server.accept();
-  server.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
-  server.close(closeCode, code);
-  return new Response(null, { status: 101, webSocket: client });
-}

@@ -66,6 +66,8 @@ export const errorCodeSchema = z.enum([
   "already_queued",
   "rate_limited",
   "maintenance",
+  /** The join could not be taken right now (a registry shard did not answer); close 1011, retry. */
+  "unavailable",
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 

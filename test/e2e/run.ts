@@ -4,7 +4,8 @@
  * Starts `npm start` on a free port with a throwaway data dir and short timeouts, waits for
  * health, then drives headless Chromium (playwright-core + /usr/bin/chromium, never a
  * downloaded browser) through: (a) two users match and both confirm, (b) a lone user times out,
- * (c) a decline sends the partner back to the queue. Screenshots go to test-results/e2e/.
+ * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first.
+ * Screenshots go to test-results/e2e/.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -336,6 +337,35 @@ async function main(): Promise<number> {
       await shot(dave, "c1-dave-requeued.png");
       await shot(erin, "c2-erin-declined.png");
     });
+
+    await scenario(
+      "a second tab takes over: the first tab shows it was replaced within 1 s",
+      async (users) => {
+        const topic = `e2e-tabs-${run}`;
+        const frank = await openUser(base, `frank-${run}`);
+        users.push(frank);
+        await joinBucket(frank, "easy", topic);
+        // The same person in a second tab of the same browser.
+        const page = await frank.context.newPage();
+        await page.goto(base, { timeout: STEP_TIMEOUT_MS });
+        await screen(page, "signin");
+        await page.getByLabel("Your name").fill(frank.name);
+        await page.getByLabel("Your name").press("Enter");
+        const second: User = { name: frank.name, context: frank.context, page };
+        await screen(page, "join");
+        const shown = screen(frank.page, "ended").then(() => Date.now());
+        await joinBucket(second, "easy", topic);
+        const queuedAt = Date.now();
+        const lag = (await shown) - queuedAt;
+        log(`  the first tab showed the takeover ${lag} ms after the second tab was queued`);
+        expectThat(lag <= 1_000, `the first tab learned of the takeover ${lag} ms late`);
+        const message = await text(frank.page, "#ended-message");
+        expectThat(/another tab or window/.test(message), `replaced message expected, got "${message}"`);
+        await shot(frank, "d1-frank-replaced.png");
+        await second.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(second.page, "ended");
+      },
+    );
   } catch (error) {
     results.push({
       name: "setup",

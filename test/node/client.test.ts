@@ -9,7 +9,8 @@ import type { ServerFrame } from "../../src/protocol/frames.ts";
  * the frames the SDK sends, token refresh on reconnect, and no reconnect after terminal outcomes.
  */
 
-type Connection = { socket: WsSocket; url: URL; received: unknown[] };
+/** `first` is the frame the SDK sends on open (a ping, see matchClient.ts); `received`, the rest. */
+type Connection = { socket: WsSocket; url: URL; first: unknown; received: unknown[] };
 
 class FakeBucketServer {
   readonly connections: Connection[] = [];
@@ -20,9 +21,16 @@ class FakeBucketServer {
     this.#server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve) => this.#server.once("listening", () => resolve()));
     this.#server.on("connection", (socket, request) => {
-      const connection: Connection = { socket, url: new URL(request.url ?? "/", "http://x"), received: [] };
+      const connection: Connection = {
+        socket,
+        url: new URL(request.url ?? "/", "http://x"),
+        first: undefined,
+        received: [],
+      };
       socket.on("message", (data) => {
-        connection.received.push(JSON.parse(String(data)));
+        const frame = JSON.parse(String(data));
+        if (connection.first === undefined) connection.first = frame;
+        else connection.received.push(frame);
         this.#wake();
       });
       this.connections.push(connection);
@@ -128,6 +136,18 @@ describe("MatchClient", () => {
     const c = await server.connection(0);
     expect(c.url.pathname).toBe("/parties/bucket/easy.dynamic-programming");
     expect(c.url.searchParams.get("token")).toBe("token-1");
+  });
+
+  it("pings at once on every (re)connect, before any other frame (#12)", async () => {
+    const client = newClient();
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const c = await server.connection(0);
+    await server.until(() => c.first, "the first frame");
+    expect(c.first).toEqual({ type: "ping" });
+    c.socket.terminate();
+    const again = await server.connection(1);
+    await server.until(() => again.first, "the first frame after reconnecting");
+    expect(again.first).toEqual({ type: "ping" });
   });
 
   it("rejects an invalid bucket before connecting", () => {

@@ -1,0 +1,240 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { mintDevToken } from "../../src/auth/devToken.ts";
+import { MatchClient } from "../../src/client/matchClient.ts";
+import { descendantsOf, freePort, killQuietly, PROJECT_ROOT, waitFor } from "../support/localProcesses.ts";
+
+/**
+ * Every close the server starts reaches the client's `close` event at once (#12), over real
+ * sockets against `npm start` (wrangler dev): the SDK for the closes of a live session (4009,
+ * 4008, 4001, 1000), a bare `ws` client for the refusals (4409, 4029, 1013), which need no help
+ * from the client. "At once" is within 500 ms of the frame before the close (the close frame
+ * itself where nothing comes before it). Before the fix these took 10-21 s.
+ */
+
+const SECRET = "closes-test-secret-0123456789abcdef0123456789";
+const PROMPT_MS = 500;
+const READY_TIMEOUT_MS = 120_000;
+
+type Server = { base: string; child: ChildProcess; pids: number[]; dataDir: string; output: string };
+const servers: Server[] = [];
+
+async function startServer(extraEnv: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-closes-"));
+  const child = spawn(process.execPath, ["scripts/start.ts"], {
+    cwd: PROJECT_ROOT,
+    detached: true,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      PORT: String(port),
+      LOCAL_DATA_DIR: dataDir,
+      JWT_SECRET: SECRET,
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const server: Server = { base: `127.0.0.1:${port}`, child, pids: [], dataDir, output: "" };
+  servers.push(server);
+  child.stdout?.on("data", (chunk: Buffer) => (server.output += chunk));
+  child.stderr?.on("data", (chunk: Buffer) => (server.output += chunk));
+  await waitFor(
+    "the server's health check",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`start.ts exited (${child.exitCode}):\n${server.output}`);
+      try {
+        const res = await fetch(`http://${server.base}/api/v1/matching/health`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        return res.status === 200 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 },
+  );
+  server.pids = descendantsOf(child.pid ?? -1);
+  return server;
+}
+
+let main: Server;
+let maintenance: Server;
+
+beforeAll(async () => {
+  [main, maintenance] = await Promise.all([
+    startServer({ MATCH_TIMEOUT_SECONDS: "3" }),
+    startServer({ MAINTENANCE: "1" }),
+  ]);
+}, READY_TIMEOUT_MS + 10_000);
+
+afterAll(() => {
+  for (const s of servers) {
+    // The whole process group (start.ts, wrangler, workerd), even if a test failed half-way.
+    if (s.child.pid !== undefined) {
+      try {
+        process.kill(-s.child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    for (const pid of s.pids) killQuietly(pid);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
+});
+
+let users = 0;
+const newUser = (name: string) => `${name}-${process.pid}-${++users}`;
+const newTopic = () => `closes-${process.pid}-${++users}`;
+
+/** An SDK session whose events are kept with the time they arrived. */
+function session(server: Server, userId: string, ttlSeconds = 3600) {
+  const client = new MatchClient({
+    host: server.base,
+    getToken: () => mintDevToken(SECRET, userId, { ttlSeconds }),
+  });
+  const events: Array<{ type: string; at: number }> = [];
+  let resolveClosed: (c: { code: number; at: number }) => void;
+  const closed = new Promise<{ code: number; at: number }>((r) => {
+    resolveClosed = r;
+  });
+  for (const type of [
+    "open",
+    "queued",
+    "match_found",
+    "partner_confirmed",
+    "match_ready",
+    "cancelled",
+    "timeout",
+    "error",
+  ] as const) {
+    client.on(type, () => events.push({ type, at: performance.now() }));
+  }
+  client.on("closed", (e) => resolveClosed({ code: e.code, at: performance.now() }));
+  const next = (type: string, timeoutMs = 10_000) =>
+    waitFor(`a ${type} event`, async () => events.find((e) => e.type === type), { timeoutMs, intervalMs: 5 });
+  return { client, events, closed, next };
+}
+
+/** A bare `ws` client that says nothing: its first frame and its close, with their times. */
+async function bareJoin(server: Server, room: string, userId: string) {
+  const ws = new WebSocket(
+    `ws://${server.base}/parties/bucket/${room}?token=${await mintDevToken(SECRET, userId)}`,
+  );
+  const frames: Array<{ frame: { type: string; code?: string }; at: number }> = [];
+  ws.on("message", (data) => frames.push({ frame: JSON.parse(String(data)), at: performance.now() }));
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.on("close", (code) => resolve({ code, at: performance.now() })),
+  );
+  return { ws, frames, closed };
+}
+
+describe("closes the server starts reach the client at once (#12)", () => {
+  it("4009: a second tab takes over and the first tab's close arrives with the takeover", async () => {
+    const user = newUser("tabs");
+    const topic = newTopic();
+    const first = session(main, user);
+    first.client.join({ difficulty: "easy", topic });
+    await first.next("queued");
+    const second = session(main, user);
+    second.client.join({ difficulty: "easy", topic });
+    const opened = await second.next("open");
+    const closed = await first.closed;
+    expect(closed.code).toBe(4009);
+    // The old tab is closed in the new tab's connect, just before the new tab's upgrade answer.
+    expect(Math.abs(closed.at - opened.at)).toBeLessThan(PROMPT_MS);
+    second.client.leave();
+    await second.closed;
+  });
+
+  it("4008: a queue timeout from the alarm", async () => {
+    const s = session(main, newUser("lonely"));
+    s.client.join({ difficulty: "hard", topic: newTopic() });
+    await s.next("queued");
+    const timeout = await s.next("timeout", 10_000);
+    const closed = await s.closed;
+    expect(closed.code).toBe(4008);
+    expect(closed.at - timeout.at).toBeLessThan(PROMPT_MS);
+  });
+
+  it("4001: the token expires on an open socket (closed by the alarm)", async () => {
+    const ttlSeconds = 3;
+    const issued = Date.now();
+    const s = session(main, newUser("short"), ttlSeconds);
+    s.client.join({ difficulty: "medium", topic: newTopic() });
+    await s.next("queued");
+    const closed = await s.closed;
+    expect(closed.code).toBe(4001);
+    // The token's `exp` is whole seconds: the close is due at most `ttlSeconds` after issue.
+    const dueAt = performance.now() - (Date.now() - (Math.floor(issued / 1000) + ttlSeconds) * 1000);
+    expect(closed.at - dueAt).toBeLessThan(PROMPT_MS);
+  });
+
+  it("1000 after match_ready and after cancelled", async () => {
+    const topic = newTopic();
+    const a = session(main, newUser("a"));
+    const b = session(main, newUser("b"));
+    a.client.on("match_found", () => a.client.confirm());
+    b.client.on("match_found", () => b.client.confirm());
+    a.client.join({ difficulty: "easy", topic });
+    b.client.join({ difficulty: "easy", topic });
+    for (const s of [a, b]) {
+      const ready = await s.next("match_ready");
+      const closed = await s.closed;
+      expect(closed.code).toBe(1000);
+      expect(closed.at - ready.at).toBeLessThan(PROMPT_MS);
+    }
+    const c = session(main, newUser("c"));
+    c.client.join({ difficulty: "easy", topic: newTopic() });
+    await c.next("queued");
+    c.client.leave();
+    const cancelled = await c.next("cancelled");
+    const closed = await c.closed;
+    expect(closed.code).toBe(1000);
+    expect(closed.at - cancelled.at).toBeLessThan(PROMPT_MS);
+  });
+
+  it("4409: a live request in another bucket, even for a client that never says anything", async () => {
+    const user = newUser("two");
+    const topic = newTopic();
+    const holder = await bareJoin(main, `easy.${topic}`, user);
+    await waitFor("queued", async () => holder.frames[0], { timeoutMs: 10_000 });
+    const other = await bareJoin(main, `hard.${topic}`, user);
+    const closed = await other.closed;
+    expect(closed.code).toBe(4409);
+    expect(other.frames[0]?.frame).toMatchObject({ type: "error", code: "already_queued" });
+    expect(closed.at - other.frames[0]!.at).toBeLessThan(PROMPT_MS);
+    holder.ws.close();
+  });
+
+  it("4029: too many joins", async () => {
+    const user = newUser("eager");
+    let last: Awaited<ReturnType<typeof bareJoin>> | undefined;
+    let closed = { code: 0, at: 0 };
+    for (let i = 0; i < 25 && closed.code !== 4029; i++) {
+      last = await bareJoin(main, `easy.${newTopic()}`, user);
+      const first = await waitFor("a first frame", async () => last!.frames[0], { timeoutMs: 10_000 });
+      if (first.frame.type === "error") closed = await last.closed;
+      else {
+        last.ws.send(JSON.stringify({ type: "leave" }));
+        await last.closed;
+      }
+    }
+    expect(closed.code).toBe(4029);
+    expect(last!.frames[0]?.frame).toMatchObject({ type: "error", code: "rate_limited" });
+    expect(closed.at - last!.frames[0]!.at).toBeLessThan(PROMPT_MS);
+  });
+
+  it("1013: maintenance", async () => {
+    const s = await bareJoin(maintenance, `easy.${newTopic()}`, newUser("late"));
+    const closed = await s.closed;
+    expect(closed.code).toBe(1013);
+    expect(s.frames[0]?.frame).toMatchObject({ type: "error", code: "maintenance" });
+    expect(closed.at - s.frames[0]!.at).toBeLessThan(PROMPT_MS);
+  });
+});
