@@ -229,7 +229,17 @@ describe("MatchClient", () => {
     },
   );
 
-  it.each([4001, 4009, 4029, 4409])("does not reconnect after close code %i", async (code) => {
+  it("reconnects after 1001 (the server going away, e.g. a deploy)", async () => {
+    const client = newClient();
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const c = await server.connection(0);
+    c.socket.close(1001, "going away");
+    await server.connection(1);
+    expect(closes[0]).toMatchObject({ code: 1001, willReconnect: true });
+  });
+
+  it.each([4001, 4009, 4029, 4409, 1013])("does not reconnect after close code %i", async (code) => {
     const client = newClient();
     const closes = collect(client, "closed");
     client.join({ difficulty: "easy", topic: "arrays" });
