@@ -54,11 +54,6 @@ const RULES: ReadonlyArray<{ share: string; frames: readonly string[]; where: Re
   },
   { share: JWT, frames: ["verifyToken"], where: /^src\/auth\// },
   {
-    share: "rate limiter (simulated by wrangler dev)",
-    frames: ["allowJoin", "limit"],
-    where: /^src\/http\/rateLimitJoins|^cloudflare-internal:ratelimit/,
-  },
-  {
     share: BUCKET,
     frames: [
       "#admit",

@@ -1,4 +1,5 @@
 import type { CoreResult } from "./core.ts";
+import { runFigures, SUSTAIN_P99_MS, VS_FLOOR_TARGETS, type VsFloor } from "./figures.ts";
 import type { MemorySeries, PhaseResult } from "./run.ts";
 import type { Dist } from "./stats.ts";
 
@@ -24,6 +25,30 @@ export const TARGETS_MEASURED = {
   },
 } as const satisfies Record<string, Target>;
 
+/** Pairs run one at a time, each alone in a fresh bucket: what one match costs with nothing else on. */
+export type SinglePairResult = {
+  pairs: number;
+  /** Pairs that did not end with both sides matched to each other, the second after the first queued. */
+  failed: number;
+  /** What went wrong with the failed pairs, by kind. */
+  errorKinds: Record<string, number>;
+  /** The second user's join start -> its `match_found`, over the pairs that completed. */
+  secondJoinToFound: Dist | null;
+  samples: number[];
+  wallSeconds: number;
+};
+
+/** What `--vs-floor` writes: both runs in full and the comparison. */
+export type VsFloorResults = {
+  date: string;
+  command: string;
+  /** Both runs together, s. */
+  wallSeconds: number;
+  vsFloor: VsFloor;
+  service: Results;
+  floor: Results;
+};
+
 export type Results = {
   date: string;
   command: string;
@@ -31,8 +56,11 @@ export type Results = {
   machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; node: string };
   plan: Record<string, unknown>;
   server: Record<string, unknown>;
+  /** Times wrangler dev reloaded the Worker mid-run (a source file changed); null if unknown. */
+  serverReloads?: number | null;
   core: CoreResult[];
   phases: PhaseResult[];
+  singlePair: SinglePairResult | null;
   memory: { held: MemorySeries; oneBucketEach: MemorySeries };
   db: Record<string, unknown>;
   sustainedJoinsPerSec: number;
@@ -66,6 +94,7 @@ export const TARGETS = {
 };
 
 export function summaryLine(r: Results): Record<string, unknown> {
+  const figures = runFigures(r);
   return {
     date: r.date,
     target: r.target.name,
@@ -87,6 +116,15 @@ export function summaryLine(r: Results): Record<string, unknown> {
     rssMbPer1kWaitingOneBucketEach: r.rssMbPer1kWaitingOneBucketEach,
     dbRowsPerMatch: (r.db.rowsWrittenPerMatch as number | null | undefined) ?? null,
     corePairsPerSec: r.core[0]?.pairsPerSec ?? null,
+    burstUsers: figures.burstUsers,
+    burstMatched: figures.burstMatched,
+    burstP50Ms: figures.burstP50Ms,
+    burstP99Ms: figures.burstP99Ms,
+    sustainedJoinsPerSec: figures.sustainedJoinsPerSec,
+    cpuMsPerJoin: figures.cpuMsPerJoin,
+    cpuMsPerJoinRates: figures.cpuRates,
+    singlePairMs: figures.singlePairMs,
+    serverReloads: r.serverReloads ?? null,
   };
 }
 
@@ -113,6 +151,10 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
   out.push(`edge-matcher benchmark, ${r.date}`);
   out.push(`command: ${r.command}`);
   out.push(`measured: ${r.target.description}`);
+  if (r.serverReloads)
+    out.push(
+      `WARNING: wrangler dev reloaded the Worker ${r.serverReloads}x during this run (a source file changed); the runtime restarted mid-run, so these figures are not trustworthy.`,
+    );
   out.push(
     `machine: ${r.machine.cpus} cores (${r.machine.cpuModel}), ${r.machine.memGiB} GiB, Linux ${r.machine.kernel}, client Node ${r.machine.node}; server: wrangler dev (workerd) on 127.0.0.1, sharing the cores with the client`,
   );
@@ -181,7 +223,27 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
     ),
   );
   out.push("");
-  out.push("CPU time per phase (ms; the client and the server share the same cores):");
+  const sp = r.singlePair;
+  if (sp) {
+    const d = sp.secondJoinToFound;
+    out.push(
+      `Single pair (${sp.pairs} pairs one at a time, each alone in a fresh bucket; second join -> its match_found): ` +
+        (d
+          ? `p50 ${f(d.p50)} / p90 ${f(d.p90)} / max ${f(d.max)} ms over ${d.n} pairs`
+          : "no pair completed") +
+        `${
+          sp.failed > 0
+            ? `; ${sp.failed} failed (${Object.entries(sp.errorKinds ?? {})
+                .map(([k, n]) => `${n}x ${k}`)
+                .join(", ")})`
+            : ""
+        }.`,
+    );
+    out.push("");
+  }
+  out.push(
+    "CPU time per phase (ms; the client and the server share the same cores; from the phase's first join until the server is quiet after it):",
+  );
   out.push(
     table(
       [
@@ -345,7 +407,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
           verdict(p99 === undefined ? null : p99 < TARGETS.p99At500Ms),
         ],
         [
-          `>= ${TARGETS.joinsPerSecPerBucket} joins/s per bucket actor (p99 < 50 ms)`,
+          `>= ${TARGETS.joinsPerSecPerBucket} joins/s per bucket actor (p99 < ${SUSTAIN_P99_MS} ms, nobody lost)`,
           `${r.sustainedJoinsPerSec} joins/s (served ${f(r.sustainedServedJoinsPerSec, 0)})${r.returningSustainedJoinsPerSec === null ? "" : `; returning users ${r.returningSustainedJoinsPerSec} joins/s`}`,
           verdict(r.sustainedJoinsPerSec >= TARGETS.joinsPerSecPerBucket),
         ],
@@ -375,6 +437,65 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
   );
   out.push(`results: ${paths.jsonPath}`);
   out.push(`chart:   ${paths.svgPath}`);
+  out.push("");
+  return `${out.join("\n")}\n`;
+}
+
+/** The `--vs-floor` section: the service against the bare floor, figure by figure, with #11's targets. */
+export function renderVsFloor(c: VsFloorResults): string {
+  const v = c.vsFloor;
+  const out: string[] = [];
+  const t = VS_FLOOR_TARGETS;
+  out.push(
+    `vs floor: the service against the bare runtime floor (bench/floor/), same plan, floor run first; #11's targets: sustained >= ${t.sustainedMinRatio}x floor, burst p50 <= ${t.burstP50MaxRatio}x, CPU/join <= ${t.cpuPerJoinMaxRatio}x, RSS/1k idle <= ${t.rssPer1kMaxRatio}x, single pair <= floor + ${t.singlePairMaxExtraMs} ms.`,
+  );
+  for (const [name, r] of [
+    ["service", c.service],
+    ["floor", c.floor],
+  ] as const) {
+    if (r.serverReloads)
+      out.push(`WARNING: the ${name} run's server reloaded ${r.serverReloads}x mid-run: not trustworthy.`);
+  }
+  out.push(
+    table(
+      ["figure", "service", "floor", "service vs floor", "target", "verdict", "note"],
+      v.rows.map((row) => [
+        row.figure,
+        f(row.service, 2),
+        f(row.floor, 2),
+        row.ratio === null
+          ? "-"
+          : row.ratioKind === "ratio"
+            ? `${f(row.ratio, 2)}x`
+            : `${row.ratio >= 0 ? "+" : ""}${f(row.ratio, 2)} ms`,
+        row.target,
+        row.verdict,
+        row.note,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push(
+    "Hot bucket, join -> match_found both sides, p50 / p99 ms (burst: own join start), service | floor:",
+  );
+  const floorPhase = new Map(c.floor.phases.map((p) => [p.name, p]));
+  const pp = (p: PhaseResult | undefined) => {
+    if (!p) return "-";
+    const d = p.kind === "burst" ? p.hot.ownFromJoin : p.hot.bothFromJoin;
+    return `${d ? `${f(d.p50)} / ${f(d.p99)}` : "-"}${p.overloaded ? " (overloaded)" : ""}${p.hot.matched < p.hot.users ? ` (${p.hot.users - p.hot.matched} unmatched)` : ""}`;
+  };
+  out.push(
+    table(
+      ["phase", "service", "floor"],
+      c.service.phases
+        .filter((p) => p.kind !== "warmup")
+        .map((p) => [p.name, pp(p), pp(floorPhase.get(p.name))]),
+    ),
+  );
+  out.push("");
+  out.push(
+    `both runs: wall ${f(c.wallSeconds, 0)} s (floor ${f(c.floor.wallSeconds, 0)} s, service ${f(c.service.wallSeconds, 0)} s); the results file holds both runs in full.`,
+  );
   out.push("");
   return `${out.join("\n")}\n`;
 }

@@ -42,6 +42,11 @@ export type PhaseFigures = {
   waiterFromPartnerJoin: Dist | null;
   /** Both sides together, each from the join start that made the pair: the headline figure. */
   bothFromJoin: Dist | null;
+  /**
+   * Every matched user from its OWN join start to its own `match_found` (both sides; for the
+   * joiner the same as joinerFromJoin). The burst figure: there everyone joins at once.
+   */
+  ownFromJoin: Dist | null;
   /** socket `open` (101 received) -> `match_found`, joining side. ~0: the server joins before the 101. */
   joinerFromOpen: Dist | null;
   /** join start -> socket open: the upgrade, which includes the whole server-side join. */
@@ -113,6 +118,7 @@ export function analyze(users: SimUser[]): PhaseFigures {
     joinerFromJoin: dist(joinerFromJoin),
     waiterFromPartnerJoin: dist(waiterFromPartnerJoin),
     bothFromJoin: dist(samples),
+    ownFromJoin: dist(users.filter((u) => u.matched).map((u) => u.tFound - u.tJoin)),
     joinerFromOpen: dist(joinerFromOpen),
     upgrade: dist(users.map((u) => u.tOpen - u.tJoin)),
     confirmToReady: dist(confirmToReady),

@@ -9,8 +9,6 @@ export interface Env {
   Registry: DurableObjectNamespace<RegistryShard>;
   /** Per-user registry objects of earlier versions, read only while upgrading. */
   LegacyRegistry: DurableObjectNamespace<UserRegistry>;
-  /** Joins per user (Workers Rate Limiting binding). */
-  JOIN_LIMITER: RateLimit;
   JWT_SECRET?: string;
   JWKS_URL?: string;
   JWT_ISSUER?: string;

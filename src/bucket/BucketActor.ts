@@ -3,6 +3,7 @@ import { type Config, configFromEnv } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
 import { errorMessage } from "../errorMessage.ts";
+import { JOIN_WINDOW_SECONDS, JoinRate } from "../matching/joinRate.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
@@ -29,7 +30,14 @@ import { type QueueFigures, requestView } from "./requestView.ts";
 type SocketState = { userId: string; tokenExpiresAt: number };
 
 /** A refusal the router turns into an HTTP error (sockets get an `error` frame instead). */
-export type Refusal = { ok: false; status: 404 | 409 | 410 | 503; code: string; message: string };
+export type Refusal = {
+  ok: false;
+  status: 404 | 409 | 410 | 429 | 503;
+  code: string;
+  message: string;
+  /** For 429: when to try again. */
+  retryAfterSeconds?: number;
+};
 
 type Admission = { ok: true; request: RequestView; created: boolean } | Refusal;
 /** What `#admit` decides; the view is built only where it is answered (not for sockets). */
@@ -52,6 +60,8 @@ export class BucketActor extends Server<Env> {
   readonly #joins = new Map<string, Promise<void>>();
   /** Claims granted for a join whose request is not created yet (request id by user): live too. */
   readonly #claimed = new Map<string, string>();
+  /** Joins per user here, new and resumed (a reconnect loop included); see also the shard's. */
+  readonly #joinRate = new JoinRate();
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
   #alarmAt: number | null = null;
   /** When ended rows next become old enough to prune. */
@@ -116,7 +126,7 @@ export class BucketActor extends Server<Env> {
     if (!userId || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return super.fetch(request);
     let refused: Refusal | null;
     try {
-      refused = await this.#claim(userId);
+      refused = this.#countJoin(userId) ?? (await this.#claim(userId));
     } catch (e) {
       console.warn(`the registry did not take ${userId}'s join: ${errorMessage(e)}`);
       return refuseSocket("unavailable", "The join could not be taken just now; try again.", 1011);
@@ -249,6 +259,8 @@ export class BucketActor extends Server<Env> {
 
   /** `POST /request`: create the user's request here, or return the live one. */
   async createRequest(userId: string): Promise<Admission> {
+    const limited = this.#countJoin(userId);
+    if (limited) return limited;
     const admitted = await this.#admit(userId);
     this.#reschedule();
     if (!admitted.ok) return admitted;
@@ -374,6 +386,7 @@ export class BucketActor extends Server<Env> {
     } finally {
       if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
     }
+    if (!result.ok && result.reason === "rate_limited") return tooManyJoins();
     if (!result.ok) {
       return refusal(
         409,
@@ -383,6 +396,11 @@ export class BucketActor extends Server<Env> {
     }
     this.#claimed.set(userId, requestId);
     return null;
+  }
+
+  /** Count a join (socket or HTTP) against the user's rate here; a refusal when it is too many. */
+  #countJoin(userId: string): Refusal | null {
+    return this.#joinRate.allow(userId, Date.now()) ? null : tooManyJoins();
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -586,7 +604,15 @@ const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
 
 function refusalClose(r: Refusal): number {
-  return r.code === "already_queued" ? CloseCode.alreadyQueuedElsewhere : 1011;
+  if (r.code === "already_queued") return CloseCode.alreadyQueuedElsewhere;
+  return r.code === "rate_limited" ? CloseCode.rateLimited : 1011;
+}
+
+function tooManyJoins(): Refusal {
+  return {
+    ...refusal(429, "rate_limited", `Too many joins; try again in ${JOIN_WINDOW_SECONDS} seconds.`),
+    retryAfterSeconds: JOIN_WINDOW_SECONDS,
+  };
 }
 
 function refusal(status: Refusal["status"], code: string, message: string): Refusal {

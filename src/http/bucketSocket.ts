@@ -9,7 +9,6 @@ import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
 import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
 import { checkTopicAllowed } from "./matchRequests.ts";
-import { allowJoin } from "./rateLimitJoins.ts";
 
 /**
  * `GET /parties/bucket/{room}`: the WebSocket path `partysocket` builds with `party: "bucket"`.
@@ -30,9 +29,6 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
   const name = roomName(bucket);
   if (await blockedByMaintenance(c.env, c.get("config"), identity.userId, name)) {
     return refuseSocket("maintenance", MAINTENANCE_MESSAGE, CloseCode.tryAgainLater);
-  }
-  if (!(await allowJoin(c.env, identity.userId))) {
-    return refuseSocket("rate_limited", "Too many joins; wait a minute.", CloseCode.rateLimited);
   }
   // The token stays here: the actor gets the verified user id, and the URL it keeps with the
   // socket carries no credentials.

@@ -8,7 +8,6 @@ import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
 import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
-import { allowJoin, JOIN_WINDOW_SECONDS } from "./rateLimitJoins.ts";
 import { validJson } from "./validJson.ts";
 
 /**
@@ -25,7 +24,6 @@ matchRequests.post("/request", authenticate, async (c) => {
   if (await blockedByMaintenance(c.env, c.get("config"), userId, room)) {
     throw new ApiError(503, "maintenance", MAINTENANCE_MESSAGE, { headers: { "Retry-After": "300" } });
   }
-  if (!(await allowJoin(c.env, userId))) throw rateLimited();
   const answer = await bucketActor(c.env, room).createRequest(userId);
   if (!answer.ok) throw fromRefusal(answer);
   return c.json(answer.request, answer.created ? 201 : 200);
@@ -110,12 +108,6 @@ export function checkTopicAllowed(topics: string[], topic: string): void {
   }
 }
 
-export function rateLimited(): ApiError {
-  return new ApiError(429, "rate_limited", `Too many joins; try again in ${JOIN_WINDOW_SECONDS} seconds.`, {
-    headers: { "Retry-After": String(JOIN_WINDOW_SECONDS) },
-  });
-}
-
 /** The `:id` request of the caller and the bucket it lives in, found through their registry shard. */
 async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; requestId: string; room: string }> {
   const requestId = param(requestIdSchema, c.req.param("id") ?? "", "request");
@@ -130,5 +122,7 @@ function registryOf(c: Context<AppEnv>, userId: string) {
 }
 
 function fromRefusal(r: Refusal): ApiError {
-  return new ApiError(r.status, r.code, r.message);
+  const headers =
+    r.retryAfterSeconds === undefined ? undefined : { "Retry-After": String(r.retryAfterSeconds) };
+  return new ApiError(r.status, r.code, r.message, headers ? { headers } : {});
 }

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { bucketActor, legacyRegistry } from "../actors.ts";
 import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
+import { JoinRate } from "../matching/joinRate.ts";
 import { type ClaimResult, claimNeeds, type HeldClaim } from "./claimRule.ts";
 
 /** One claim or release in a bucket's batch: the user and the request it is about. */
@@ -26,6 +27,8 @@ export class RegistryShard extends DurableObject<Env> {
   /** Until when a miss here is also looked up in the user's old per-user object (upgrades). */
   readonly #legacyUntil: number;
   #sweepBooked = false;
+  /** New requests per user: a user hopping between buckets is counted here, whichever bucket. */
+  readonly #rate = new JoinRate();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -110,6 +113,7 @@ export class RegistryShard extends DurableObject<Env> {
    * again on what the row says afterwards, until the row did not move under us.
    */
   async #claim(room: string, c: RequestRef, now: number): Promise<ClaimResult> {
+    if (!this.#rate.allow(c.userId, now)) return { ok: false, reason: "rate_limited" };
     // While upgrading, the old per-user object may hold a live claim: no shortcut then.
     if (!this.#legacyActive()) {
       const inserted = this.#sql.exec(
@@ -124,7 +128,7 @@ export class RegistryShard extends DurableObject<Env> {
     for (;;) {
       const held = await this.#held(c.userId);
       if (held && claimNeeds(held, room) === "verify" && (await this.#stillLive(c.userId, held))) {
-        return { ok: false, room: held.room };
+        return { ok: false, reason: "live_elsewhere", room: held.room };
       }
       // Synchronous from this read to the write: nothing else can change the row in between.
       if (!sameClaim(this.#current(c.userId), held)) continue;

@@ -1,8 +1,14 @@
 /** The claim a registry shard holds for a user: which bucket, which request. */
 export type HeldClaim = { room: string; requestId: string };
 
-/** A claim is granted, or refused naming the bucket that holds the user's live request. */
-export type ClaimResult = { ok: true } | { ok: false; room: string };
+/**
+ * A claim is granted, or refused: naming the bucket that holds the user's live request, or
+ * because the user started too many requests lately.
+ */
+export type ClaimResult =
+  | { ok: true }
+  | { ok: false; reason: "live_elsewhere"; room: string }
+  | { ok: false; reason: "rate_limited" };
 
 /**
  * What a claim for `room` needs, given the user's current claim. None: granted. One for the

@@ -97,6 +97,24 @@ describe("one live request per user, kept by registry shards", () => {
     }
   });
 
+  it("counts new requests per user across buckets: a user hopping between buckets is limited too", async () => {
+    const u = newUser("hopper");
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) {
+      const topic = newTopic();
+      const res = await api(u, "POST", "/request", { difficulty: "easy", topic });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get("Retry-After")).toBe("60");
+        break;
+      }
+      await api(u, "DELETE", `/request/${requestView.parse(res.json).id}`);
+    }
+    // Each bucket saw one join; the user's shard saw them all.
+    expect(statuses.slice(0, 20).every((s) => s === 201)).toBe(true);
+    expect(statuses[20]).toBe(429);
+  });
+
   it("routes ended requests by id for hours, then the shard's sweep forgets them", async () => {
     const u = newUser("u");
     const topic = newTopic();
