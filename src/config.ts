@@ -11,7 +11,7 @@ import { canonicalTopic } from "./protocol/values.ts";
 export const DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789";
 
 /** See REGISTRY_SHARDS below and the README's architecture section for why this number. */
-export const DEFAULT_REGISTRY_SHARDS = 32;
+export const DEFAULT_REGISTRY_SHARDS = 4;
 
 const seconds = (fallback: number, max: number) =>
   z
