@@ -3,7 +3,6 @@ import { type Config, configFromEnv } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
 import { errorMessage } from "../errorMessage.ts";
-import { JOIN_WINDOW_SECONDS, JoinRate } from "../matching/joinRate.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
@@ -24,20 +23,12 @@ import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
+import { JoinGate } from "./JoinGate.ts";
+import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
 type SocketState = { userId: string; tokenExpiresAt: number };
-
-/** A refusal the router turns into an HTTP error (sockets get an `error` frame instead). */
-export type Refusal = {
-  ok: false;
-  status: 404 | 409 | 410 | 429 | 503;
-  code: string;
-  message: string;
-  /** For 429: when to try again. */
-  retryAfterSeconds?: number;
-};
 
 type Admission = { ok: true; request: RequestView; created: boolean } | Refusal;
 /** What `#admit` decides; the view is built only where it is answered (not for sockets). */
@@ -49,6 +40,8 @@ type Admitted = { ok: true; requestId: string; created: boolean } | Refusal;
  * performs the Step's effects. The router has already verified the caller's token; the user id
  * arrives in a header the router sets and no client can reach directly.
  */
+export type { Refusal } from "./refusal.ts";
+
 export class BucketActor extends Server<Env> {
   static override options = { hibernate: true };
 
@@ -56,12 +49,7 @@ export class BucketActor extends Server<Env> {
   readonly #state: BucketState;
   readonly #config: Config;
   readonly #registry: RegistryClient;
-  /** Joins waiting on the registry, by user: they count as live, so a racing claim loses. */
-  readonly #joins = new Map<string, Promise<void>>();
-  /** Claims granted for a join whose request is not created yet (request id by user): live too. */
-  readonly #claimed = new Map<string, string>();
-  /** Joins per user here, new and resumed (a reconnect loop included); see also the shard's. */
-  readonly #joinRate = new JoinRate();
+  readonly #gate: JoinGate;
   /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
   #alarmAt: number | null = null;
   /** When ended rows next become old enough to prune. */
@@ -93,6 +81,10 @@ export class BucketActor extends Server<Env> {
       throw new Error(`BucketActor addressed by a non-canonical room name: ${this.name}`);
     }
     this.#registry = new RegistryClient(env, this.name, this.#config.REGISTRY_SHARDS);
+    this.#gate = new JoinGate(this.#registry, (userId) => {
+      this.#expire(this.#clock());
+      return bucket.liveRequestOf(this.#state, userId) !== undefined;
+    });
     this.#state = restoreBucketState(room, settingsFrom(this.#config), {
       ...this.#storage.loadLive(),
       nextRank: 1,
@@ -117,30 +109,22 @@ export class BucketActor extends Server<Env> {
   // --- sockets -------------------------------------------------------------------------------
 
   /**
-   * A socket's claim is made before partyserver accepts it, so a refusal (4409: a live request
-   * elsewhere) goes out on a plain socket whose close completes at once (src/refuseSocket.ts);
-   * `onConnect` then creates the request with the granted claim, and sends its frames.
+   * A socket's join is counted and claimed before partyserver accepts it, so a refusal (4409: a
+   * live request elsewhere; 4029) goes out on a plain socket whose close completes at once
+   * (src/refuseSocket.ts); `onConnect` then creates the request with the granted claim.
    */
   override async fetch(request: Request): Promise<Response> {
     const userId = request.headers.get(USER_HEADER);
     if (!userId || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return super.fetch(request);
-    let refused: Refusal | null;
-    try {
-      refused = this.#countJoin(userId) ?? (await this.#claim(userId));
-    } catch (e) {
-      console.warn(`the registry did not take ${userId}'s join: ${errorMessage(e)}`);
-      return refuseSocket("unavailable", "The join could not be taken just now; try again.", 1011);
-    }
+    const refused = this.#gate.count(userId, Date.now()) ?? (await this.#gate.clear(userId));
+    this.#reschedule();
     if (refused) return refuseSocket(refused.code as ErrorCode, refused.message, refusalClose(refused));
+    const granted = this.#gate.waiting(userId);
     try {
       return await super.fetch(request);
     } finally {
-      // Granted but never used (the upgrade failed before `onConnect` joined): give it back.
-      const unused = this.#claimed.get(userId);
-      if (unused && !bucket.liveRequestOf(this.#state, userId)) {
-        this.#claimed.delete(userId);
-        this.#registry.release(userId, unused);
-      }
+      // A claim this upgrade was granted and never used (it failed before `onConnect`).
+      if (granted) this.#gate.giveBack(userId, granted);
     }
   }
 
@@ -164,14 +148,15 @@ export class BucketActor extends Server<Env> {
     for (const other of this.getConnections<SocketState>(userId)) {
       if (other.id !== connection.id) other.close(CloseCode.replaced, "replaced by a newer connection");
     }
-    // Claimed in `fetch` already (or live here), so this is refused only if that changed since.
+    // Claimed in `fetch` already (or live here), so this is refused only if that changed since
+    // (rare: the claim's request was created and ended by another join meanwhile).
     const admitted = await this.#admit(userId);
     if (!admitted.ok) {
       this.#refuse(connection, admitted.code as ErrorCode, admitted.message);
       connection.close(refusalClose(admitted), admitted.code);
       return;
     }
-    // The socket may have gone while we waited on the registry; the request then gets the grace.
+    // The socket may have gone while we waited; the request then gets the grace.
     if (connection.readyState !== WebSocket.READY_STATE_OPEN) this.onClose(connection);
     this.#reschedule();
   }
@@ -250,16 +235,12 @@ export class BucketActor extends Server<Env> {
   holdsLiveRequest(userId: string): boolean {
     // Due deadlines first: a request whose time is up must not count, even before its alarm runs.
     this.#expire(this.#clock());
-    return (
-      this.#joins.has(userId) ||
-      this.#claimed.has(userId) ||
-      bucket.liveRequestOf(this.#state, userId) !== undefined
-    );
+    return this.#gate.holds(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
   async createRequest(userId: string): Promise<Admission> {
-    const limited = this.#countJoin(userId);
+    const limited = this.#gate.count(userId, Date.now());
     if (limited) return limited;
     const admitted = await this.#admit(userId);
     this.#reschedule();
@@ -343,64 +324,27 @@ export class BucketActor extends Server<Env> {
   // --- the shell around the core ---------------------------------------------------------------
 
   /**
-   * Create or resume the user's request. A new one is first claimed in the user's registry (one
-   * live request across all buckets); while that call is out the user counts as live here, and a
-   * second join of the same user (another tab) waits for it and then resumes the same request.
+   * Create or resume the user's request. A new one needs a claim in the registry first (one live
+   * request across all buckets, `JoinGate`); a request is never created without one.
    */
   async #admit(userId: string): Promise<Admitted> {
-    const refused = await this.#claim(userId);
-    if (refused) return refused;
-    // A claim granted for this join (undefined when the user's live request here is resumed).
-    const requestId = this.#claimed.get(userId);
-    this.#claimed.delete(userId);
-    const clock = this.#clock();
-    this.#expire(clock);
-    const joined = bucket.join(
-      this.#state,
-      { now: clock.now, newId: (p) => (p === "req" && requestId ? requestId : clock.newId(p)) },
-      userId,
-    );
-    this.#run(joined.step);
-    return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
-  }
-
-  /**
-   * Make sure the user may have a live request here: they have one, or a claim granted for a new
-   * one waits in `#claimed`, or the registry grants one now. While the call is out the user
-   * counts as live here (`#joins`), and a second join of the same user waits for it.
-   */
-  async #claim(userId: string): Promise<Refusal | null> {
-    const inFlight = this.#joins.get(userId);
-    if (inFlight) await inFlight;
-    if (bucket.liveRequestOf(this.#state, userId) || this.#claimed.has(userId)) return null;
-    const requestId = `req_${crypto.randomUUID()}`;
-    const claim = this.#registry.claim(userId, requestId);
-    const settled = claim.then(
-      () => {},
-      () => {},
-    );
-    this.#joins.set(userId, settled);
-    let result: Awaited<typeof claim>;
-    try {
-      result = await claim;
-    } finally {
-      if (this.#joins.get(userId) === settled) this.#joins.delete(userId);
-    }
-    if (!result.ok && result.reason === "rate_limited") return tooManyJoins();
-    if (!result.ok) {
-      return refusal(
-        409,
-        "already_queued",
-        `You already have a live request in ${result.room}; leave it first.`,
+    for (;;) {
+      const refused = await this.#gate.clear(userId);
+      if (refused) return refused;
+      const clock = this.#clock();
+      this.#expire(clock);
+      const live = bucket.liveRequestOf(this.#state, userId) !== undefined;
+      const requestId = live ? undefined : this.#gate.take(userId);
+      // Neither live nor claimed: another join used the claim and its request ended since.
+      if (!live && !requestId) continue;
+      const joined = bucket.join(
+        this.#state,
+        { now: clock.now, newId: (p) => (p === "req" && requestId ? requestId : clock.newId(p)) },
+        userId,
       );
+      this.#run(joined.step);
+      return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
     }
-    this.#claimed.set(userId, requestId);
-    return null;
-  }
-
-  /** Count a join (socket or HTTP) against the user's rate here; a refusal when it is too many. */
-  #countJoin(userId: string): Refusal | null {
-    return this.#joinRate.allow(userId, Date.now()) ? null : tooManyJoins();
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -531,12 +475,16 @@ export class BucketActor extends Server<Env> {
     ).then(
       (ids) => {
         this.#setupsInFlight.delete(match.id);
-        this.#run(bucket.setupSucceeded(this.#state, this.#clock(), match.id, ids).step);
+        const clock = this.#clock();
+        this.#expire(clock);
+        this.#run(bucket.setupSucceeded(this.#state, clock, match.id, ids).step);
       },
       (e) => {
         this.#setupsInFlight.delete(match.id);
         console.warn(`session setup failed for ${match.id}: ${errorMessage(e)}`);
-        this.#run(bucket.setupFailed(this.#state, this.#clock(), match.id).step);
+        const clock = this.#clock();
+        this.#expire(clock);
+        this.#run(bucket.setupFailed(this.#state, clock, match.id).step);
       },
     );
   }
@@ -554,7 +502,11 @@ export class BucketActor extends Server<Env> {
   }
 
   #refuse(connection: Connection, code: ErrorCode, message: string): void {
-    connection.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
+    try {
+      connection.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
+    } catch {
+      // Closed under us (another tab took over): there is no one to tell.
+    }
   }
 
   /**
@@ -602,26 +554,6 @@ const CONNECTION_BUDGET_MS = 4_000;
 const SETUP_WATCHDOG_MS = 30_000;
 const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
-
-function refusalClose(r: Refusal): number {
-  if (r.code === "already_queued") return CloseCode.alreadyQueuedElsewhere;
-  return r.code === "rate_limited" ? CloseCode.rateLimited : 1011;
-}
-
-function tooManyJoins(): Refusal {
-  return {
-    ...refusal(429, "rate_limited", `Too many joins; try again in ${JOIN_WINDOW_SECONDS} seconds.`),
-    retryAfterSeconds: JOIN_WINDOW_SECONDS,
-  };
-}
-
-function refusal(status: Refusal["status"], code: string, message: string): Refusal {
-  return { ok: false, status, code, message };
-}
-
-function notFound(message: string): Refusal {
-  return refusal(404, "not_found", message);
-}
 
 function settingsFrom(c: Config): Settings {
   return {

@@ -171,10 +171,10 @@ export function setupFailed(s: BucketState, clock: Clock, matchId: string): Outc
  * are checked against current state, so a repeated or late alarm changes nothing extra. The
  * actor also calls it before every command, so a late alarm never lets a stale action through.
  */
-export function expireDue(s: BucketState, now: Clock): Outcome<{ expired: number }> {
+export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number }> {
   const step = new Step();
   let expired = 0;
-  for (let d = s.deadlines.peek(); d && d.at <= now.now; d = s.deadlines.peek()) {
+  for (let d = s.deadlines.peek(); d && d.at <= at.now; d = s.deadlines.peek()) {
     s.deadlines.pop();
     // Only the entry for a deadline as it stands now counts: a stale entry (the deadline moved
     // or stopped mattering) must not apply a later deadline early, out of its order.
@@ -182,7 +182,7 @@ export function expireDue(s: BucketState, now: Clock): Outcome<{ expired: number
     // Each deadline takes effect at its own time, so a late alarm does what an alarm on time
     // would have: a match it makes gets its window from then (and may be due in this same pass),
     // and a partner put back is never paired with someone whose own timeout fell due before.
-    const clock: Clock = { now: d.at, newId: now.newId };
+    const clock: Clock = { now: d.at, newId: at.newId };
     if (d.kind === "queue") {
       const r = s.requests.get(d.id)!;
       endRequest(s, clock, step, r, "TIMED_OUT", "queue_timeout");

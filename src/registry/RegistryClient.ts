@@ -13,6 +13,9 @@ type ShardQueue = {
   stub: ReturnType<typeof registryShardAt> | undefined;
 };
 
+/** A shard call that has not answered by then fails its claims (their joins may be retried). */
+const CALL_TIMEOUT_MS = 10_000;
+
 /** Releases wait for a claim to the same shard to ride along with, up to this many. */
 const RELEASES_PER_CALL = 256;
 
@@ -68,13 +71,16 @@ export class RegistryClient {
     const claims = q.claims.splice(0);
     const releases = q.releases.splice(0);
     q.inFlight = true;
-    q.stub ??= registryShardAt(this.#env, shard);
-    q.stub
-      .sync(
+    // A call that throws at once, or never answers, must not hold this shard's joins for good.
+    const call = Promise.resolve().then(() => {
+      q.stub ??= registryShardAt(this.#env, shard);
+      return q.stub.sync(
         this.#room,
         claims.map(({ userId, requestId }) => ({ userId, requestId })),
         releases,
-      )
+      );
+    });
+    withTimeout(call, CALL_TIMEOUT_MS)
       .then(
         (results) => {
           for (const [i, c] of claims.entries()) c.resolve(results[i]!);
@@ -90,4 +96,12 @@ export class RegistryClient {
         if (q.claims.length > 0 || q.releases.length >= RELEASES_PER_CALL) this.#flush(shard);
       });
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the registry shard within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

@@ -56,14 +56,21 @@ export class RegistryShard extends DurableObject<Env> {
   async sync(room: string, claims: RequestRef[], releases: RequestRef[]): Promise<ClaimResult[]> {
     const now = Date.now();
     for (const r of releases) this.#release(room, r, now);
-    return Promise.all(claims.map((c) => this.#claim(room, c, now)));
+    // Each claim answers for itself: one that cannot be decided (its holder or, while upgrading,
+    // the old object did not answer) fails alone, not the batch.
+    return Promise.all(
+      claims.map((c) =>
+        this.#claim(room, c, now).catch((): ClaimResult => ({ ok: false, reason: "unavailable" })),
+      ),
+    );
   }
 
   /** The room of the user's live request, verified with its bucket. */
   async liveRoom(userId: string): Promise<string | null> {
     const held = await this.#held(userId);
     if (!held) return null;
-    return (await this.#stillLive(userId, held)) ? held.room : null;
+    // A holder that cannot answer keeps its claim here: better no answer than a wrong one.
+    return (await this.#stillLive(userId, held).catch(() => true)) ? held.room : null;
   }
 
   /** The room of one of the user's requests, live or ended in the last hours. */
@@ -115,15 +122,11 @@ export class RegistryShard extends DurableObject<Env> {
   async #claim(room: string, c: RequestRef, now: number): Promise<ClaimResult> {
     if (!this.#rate.allow(c.userId, now)) return { ok: false, reason: "rate_limited" };
     // While upgrading, the old per-user object may hold a live claim: no shortcut then.
-    if (!this.#legacyActive()) {
-      const inserted = this.#sql.exec(
-        "INSERT INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING RETURNING 1",
-        c.userId,
-        room,
-        c.requestId,
-        now,
-      );
-      if (inserted.toArray().length > 0) return { ok: true };
+    if (
+      !this.#legacyActive() &&
+      this.#writeClaim(c.userId, { room, requestId: c.requestId }, now, "if-none")
+    ) {
+      return { ok: true };
     }
     for (;;) {
       const held = await this.#held(c.userId);
@@ -133,13 +136,7 @@ export class RegistryShard extends DurableObject<Env> {
       // Synchronous from this read to the write: nothing else can change the row in between.
       if (!sameClaim(this.#current(c.userId), held)) continue;
       if (held) this.#noteEnded(c.userId, held, now);
-      this.#sql.exec(
-        "INSERT OR REPLACE INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?)",
-        c.userId,
-        room,
-        c.requestId,
-        now,
-      );
+      this.#writeClaim(c.userId, { room, requestId: c.requestId }, now, "replace");
       return { ok: true };
     }
   }
@@ -172,6 +169,20 @@ export class RegistryShard extends DurableObject<Env> {
     }
   }
 
+  /** Write the user's claim; with "if-none", only when they hold none (true if it was written). */
+  #writeClaim(userId: string, claim: HeldClaim, now: number, mode: "if-none" | "replace"): boolean {
+    const written = this.#sql.exec(
+      mode === "if-none"
+        ? "INSERT INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING RETURNING 1"
+        : "INSERT OR REPLACE INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?) RETURNING 1",
+      userId,
+      claim.room,
+      claim.requestId,
+      now,
+    );
+    return written.toArray().length > 0;
+  }
+
   #current(userId: string): HeldClaim | null {
     const row = this.#sql
       .exec<{ room: string; request_id: string }>(
@@ -189,13 +200,7 @@ export class RegistryShard extends DurableObject<Env> {
     const old = await legacyRegistry(this.env, userId).currentClaim();
     const now = this.#current(userId);
     if (now || !old) return now;
-    this.#sql.exec(
-      "INSERT INTO claims (user_id, room, request_id, at) VALUES (?, ?, ?, ?)",
-      userId,
-      old.room,
-      old.requestId,
-      Date.now(),
-    );
+    this.#writeClaim(userId, old, Date.now(), "replace");
     return old;
   }
 
@@ -204,15 +209,11 @@ export class RegistryShard extends DurableObject<Env> {
   }
 
   /**
-   * Ask the holding bucket. If it cannot answer, the claim counts as live: refusing a join for
-   * now is recoverable, a second live request is not.
+   * Ask the holding bucket. If it cannot answer this throws, and the claim is answered
+   * "unavailable" (try again) rather than granted: a second live request is not recoverable.
    */
   async #stillLive(userId: string, claim: HeldClaim): Promise<boolean> {
-    try {
-      return await bucketActor(this.env, claim.room).holdsLiveRequest(userId);
-    } catch {
-      return true;
-    }
+    return bucketActor(this.env, claim.room).holdsLiveRequest(userId);
   }
 }
 

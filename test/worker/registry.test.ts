@@ -97,6 +97,26 @@ describe("one live request per user, kept by registry shards", () => {
     }
   });
 
+  it("a join just after the old request's time is up (before its alarm) claims its new request", async () => {
+    const u = newUser("late");
+    const topic = newTopic();
+    const room = `easy.${topic}`;
+    const first = requestView.parse((await api(u, "POST", "/request", { difficulty: "easy", topic })).json);
+    // The queue time runs out, but the bucket's alarm has not run yet.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 61_000);
+    const second = await api(u, "POST", "/request", { difficulty: "easy", topic });
+    expect(second.status).toBe(201);
+    const created = requestView.parse(second.json);
+    expect(created.id).not.toBe(first.id);
+    // The new request is the user's one live request: found by id, and it holds them here.
+    expect((await api(u, "GET", `/request/${created.id}`)).status).toBe(200);
+    expect((await api(u, "GET", "/me/request")).json).toMatchObject({ id: created.id });
+    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
+    await runDurableObjectAlarm(bucketStub(room));
+    expect((await api(u, "POST", "/request", { difficulty: "hard", topic })).status).toBe(409);
+  });
+
   it("counts new requests per user across buckets: a user hopping between buckets is limited too", async () => {
     const u = newUser("hopper");
     const statuses: number[] = [];

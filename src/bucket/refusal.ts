@@ -1,0 +1,42 @@
+import { JOIN_WINDOW_SECONDS } from "../matching/joinRate.ts";
+import { CloseCode } from "../protocol/frames.ts";
+
+/** A refusal the router turns into an HTTP error (sockets get an `error` frame and a close). */
+export type Refusal = {
+  ok: false;
+  status: 404 | 409 | 410 | 429 | 503;
+  code: string;
+  message: string;
+  /** For 429: when to try again. */
+  retryAfterSeconds?: number;
+};
+
+export function refusal(status: Refusal["status"], code: string, message: string): Refusal {
+  return { ok: false, status, code, message };
+}
+
+export function notFound(message: string): Refusal {
+  return refusal(404, "not_found", message);
+}
+
+export function tooManyJoins(): Refusal {
+  return {
+    ...refusal(429, "rate_limited", `Too many joins; try again in ${JOIN_WINDOW_SECONDS} seconds.`),
+    retryAfterSeconds: JOIN_WINDOW_SECONDS,
+  };
+}
+
+export function liveElsewhere(room: string): Refusal {
+  return refusal(409, "already_queued", `You already have a live request in ${room}; leave it first.`);
+}
+
+export function unavailable(): Refusal {
+  return refusal(503, "unavailable", "The join could not be taken just now; try again.");
+}
+
+/** The close code a socket refused with this gets. */
+export function refusalClose(r: Refusal): number {
+  if (r.code === "already_queued") return CloseCode.alreadyQueuedElsewhere;
+  if (r.code === "rate_limited") return CloseCode.rateLimited;
+  return 1011;
+}
