@@ -1,6 +1,5 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
 import { type Config, configFromEnv } from "../config.ts";
-import { withDatabase } from "../db/connect.ts";
 import type { Env } from "../env.ts";
 import { errorMessage } from "../errorMessage.ts";
 import type { BucketState } from "../matching/state.ts";
@@ -18,12 +17,12 @@ import {
 } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
-import { deliverRecords } from "../records/deliverRecords.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
 import { JoinGate } from "./JoinGate.ts";
+import { OutboxDelivery } from "./OutboxDelivery.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 
@@ -59,11 +58,7 @@ export class BucketActor extends Server<Env> {
    * scanning sockets: a join only lowers it, and the full scan happens when it fires.
    */
   #tokenExpiryAt: number | null;
-  /** When the outbox should next be delivered to Postgres; null when it is empty. */
-  #deliverAt: number | null = null;
-  /** Consecutive failed deliveries, for backoff. */
-  #deliveryFailures = 0;
-  #delivering = false;
+  readonly #outbox: OutboxDelivery;
   /** Matches whose setup this instance is waiting on; a new instance starts with none. */
   readonly #setupsInFlight = new Set<string>();
   /** While any match is being set up, wake at least this often to re-ask for lost setups. */
@@ -92,7 +87,12 @@ export class BucketActor extends Server<Env> {
     this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
-    if (this.#storage.outboxSize() > 0) this.#deliverAt = Date.now();
+    this.#outbox = new OutboxDelivery(
+      this.#storage,
+      room,
+      this.#config.DATABASE_URL,
+      this.#config.NEON_WS_PROXY,
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
@@ -226,7 +226,11 @@ export class BucketActor extends Server<Env> {
     }
     if (this.#setupCheckAt !== null && this.#setupCheckAt <= clock.now) this.#resumeSetups();
     this.#reschedule();
-    if (this.#deliverAt !== null && this.#deliverAt <= clock.now) await this.#deliverOutbox();
+    const due = this.#outbox.dueAt;
+    if (due !== null && due <= clock.now) {
+      await this.#outbox.deliver();
+      this.#reschedule();
+    }
   }
 
   // --- RPC for the router and the user registry ------------------------------------------------
@@ -381,10 +385,8 @@ export class BucketActor extends Server<Env> {
   /** Persist a Step, then perform its effects, then move the alarm to the next deadline. */
   #run(step: Step): void {
     if (!step.wroteAnything && step.effects.length === 0) return;
-    const recording = this.#config.DATABASE_URL !== undefined;
-    this.#storage.write(step, recording);
-    // Let a burst of steps share one delivery: a short wait turns many facts into one batch.
-    if (recording && step.wroteAnything) this.#deliverAt ??= Date.now() + DELIVERY_BATCH_WAIT_MS;
+    this.#storage.write(step, this.#outbox.recording);
+    if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
@@ -397,56 +399,6 @@ export class BucketActor extends Server<Env> {
       this.#registry.release(r.userId, r.id);
     }
     if (step.wroteAnything) this.#reschedule();
-  }
-
-  /**
-   * Drain the outbox to Postgres in seq order, a batch at a time. Matching never waits for
-   * this: it runs from the alarm, and a failure only backs off and tries again later. Entries
-   * leave the outbox only once their batch is committed, and the writes are idempotent, so a
-   * crash between the two replays harmlessly.
-   */
-  async #deliverOutbox(): Promise<void> {
-    const url = this.#config.DATABASE_URL;
-    if (this.#delivering || !url) return;
-    this.#delivering = true;
-    this.#deliverAt = null;
-    try {
-      let batch = this.#storage.outboxBatch(OUTBOX_BATCH_SIZE);
-      if (batch.length === 0) return;
-      // One connection for a backlog (opening one costs more CPU than a batch's rows), and stop
-      // at a short batch: entries written meanwhile wait for their own batch window rather than
-      // being chased a few at a time over a new connection each (#6: that cost 3.7 ms per join).
-      // The callback only moves rows: if it outlives a timeout, it must not touch our state.
-      const started = Date.now();
-      const more = await withDatabase(url, this.#config.NEON_WS_PROXY, async (db) => {
-        for (let n = 1; ; n++) {
-          await deliverRecords(db, this.bucket, batch);
-          this.#storage.dropOutboxThrough(batch.at(-1)!.seq);
-          if (batch.length < OUTBOX_BATCH_SIZE) return false;
-          // A long backlog goes on at once over a fresh connection, each within its own timeout.
-          if (n === BATCHES_PER_CONNECTION || Date.now() - started > CONNECTION_BUDGET_MS) return true;
-          batch = this.#storage.outboxBatch(OUTBOX_BATCH_SIZE);
-          if (batch.length === 0) return false;
-        }
-      });
-      this.#deliveryFailures = 0;
-      if (more) this.#deliverAt = Date.now();
-    } catch (e) {
-      this.#deliveryFailures++;
-      const backoff = Math.min(
-        DELIVERY_MAX_BACKOFF_MS,
-        DELIVERY_FIRST_BACKOFF_MS * 2 ** (this.#deliveryFailures - 1),
-      );
-      this.#deliverAt = Date.now() + backoff * (0.75 + Math.random() / 2);
-      console.warn(
-        `outbox delivery failed (${this.#deliveryFailures}x), retrying in ~${backoff} ms: ${errorMessage(e)}`,
-      );
-    } finally {
-      this.#delivering = false;
-      // Steps that ran while we were writing may have added entries.
-      if (this.#deliverAt === null && this.#storage.outboxSize() > 0) this.#deliverAt = Date.now();
-      this.#reschedule();
-    }
   }
 
   /** Ask again for setups this instance is not waiting on, and keep the watchdog while any remain. */
@@ -530,7 +482,7 @@ export class BucketActor extends Server<Env> {
       bucket.nextDeadline(this.#state),
       this.#pruneAt,
       this.#tokenExpiryAt,
-      this.#deliverAt,
+      this.#outbox.dueAt,
       // A match that is setting up has no deadline of its own: only this wakes a lost setup.
       this.#setupCheckAt,
     ];
@@ -543,17 +495,8 @@ export class BucketActor extends Server<Env> {
   }
 }
 
-/** How long a new outbox entry waits for company before delivery starts. */
-const DELIVERY_BATCH_WAIT_MS = 1_000;
-const OUTBOX_BATCH_SIZE = 500;
-/** Batches (or time) one connection carries before the next delivery takes a fresh one. */
-const BATCHES_PER_CONNECTION = 8;
-/** Well inside withDatabase's 10 s timeout, so a slow database still makes progress. */
-const CONNECTION_BUDGET_MS = 4_000;
 /** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
 const SETUP_WATCHDOG_MS = 30_000;
-const DELIVERY_FIRST_BACKOFF_MS = 1_000;
-const DELIVERY_MAX_BACKOFF_MS = 60_000;
 
 function settingsFrom(c: Config): Settings {
   return {
