@@ -24,7 +24,21 @@ const READY_TIMEOUT_MS = 120_000;
 type Server = { base: string; child: ChildProcess; pids: number[]; dataDir: string; output: string };
 const servers: Server[] = [];
 
+/**
+ * Start `npm start`'s script; again on a fresh port if wrangler lost a race for one of its own
+ * ports to another server starting at the same moment (other test files start servers too).
+ */
 async function startServer(extraEnv: Record<string, string>): Promise<Server> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(extraEnv);
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("Address already in use")) throw error;
+    }
+  }
+}
+
+async function startServerOnce(extraEnv: Record<string, string>): Promise<Server> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-closes-"));
   const child = spawn(process.execPath, ["scripts/start.ts"], {
@@ -66,12 +80,14 @@ async function startServer(extraEnv: Record<string, string>): Promise<Server> {
 let main: Server;
 let maintenance: Server;
 
-beforeAll(async () => {
-  [main, maintenance] = await Promise.all([
-    startServer({ MATCH_TIMEOUT_SECONDS: "3" }),
-    startServer({ MAINTENANCE: "1" }),
-  ]);
-}, READY_TIMEOUT_MS + 10_000);
+beforeAll(
+  async () => {
+    // One after the other: two wrangler instances starting at once can race for the same port.
+    main = await startServer({ MATCH_TIMEOUT_SECONDS: "3" });
+    maintenance = await startServer({ MAINTENANCE: "1" });
+  },
+  2 * READY_TIMEOUT_MS + 10_000,
+);
 
 afterAll(() => {
   for (const s of servers) {
