@@ -39,8 +39,6 @@ type Admitted = { ok: true; requestId: string; created: boolean } | Refusal;
  * performs the Step's effects. The router has already verified the caller's token; the user id
  * arrives in a header the router sets and no client can reach directly.
  */
-export type { Refusal } from "./refusal.ts";
-
 export class BucketActor extends Server<Env> {
   static override options = { hibernate: true };
 

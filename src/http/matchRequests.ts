@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import { bucketActor, registryShard } from "../actors.ts";
-import type { Refusal } from "../bucket/BucketActor.ts";
+import { notFound, type Refusal } from "../bucket/refusal.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
 import { difficultySchema, requestIdSchema, roomName, topicSchema } from "../protocol/values.ts";
 import { ApiError } from "./apiError.ts";
@@ -80,14 +80,7 @@ matchRequests.post("/confirm", authenticate, async (c) => {
     }
     if (!refusal || refusal.status === 404) refusal = answer;
   }
-  throw fromRefusal(
-    refusal ?? {
-      ok: false,
-      status: 404,
-      code: "not_found",
-      message: `No match ${matchId} of yours is known.`,
-    },
-  );
+  throw fromRefusal(refusal ?? notFound(`No match ${matchId} of yours is known.`));
 });
 
 matchRequests.get("/queues/:difficulty/:topic", authenticate, async (c) => {
@@ -122,7 +115,7 @@ function registryOf(c: Context<AppEnv>, userId: string) {
 }
 
 function fromRefusal(r: Refusal): ApiError {
-  const headers =
-    r.retryAfterSeconds === undefined ? undefined : { "Retry-After": String(r.retryAfterSeconds) };
-  return new ApiError(r.status, r.code, r.message, headers ? { headers } : {});
+  const headers: Record<string, string> =
+    r.retryAfterSeconds === undefined ? {} : { "Retry-After": String(r.retryAfterSeconds) };
+  return new ApiError(r.status, r.code, r.message, { headers });
 }
