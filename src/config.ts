@@ -23,6 +23,17 @@ const seconds = (fallback: number, max: number) =>
     .optional()
     .transform((v) => v ?? fallback);
 
+/** A whole number in [min, max], e.g. a rating window. */
+const whole = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((v) => v ?? fallback);
+
 const flag = z
   .string()
   .trim()
@@ -86,6 +97,13 @@ export const configSchema = z
     MATCH_TIMEOUT_SECONDS: seconds(60, 3600),
     CONFIRM_TIMEOUT_SECONDS: seconds(20, 600),
     RECONNECT_GRACE_SECONDS: seconds(10, 600),
+    /** Two users who were in a match together (confirmed, or declined) are not paired again for this long. */
+    REMATCH_COOLDOWN_SECONDS: whole(600, 0, 7 * 86_400),
+    /** The numeric token claim that carries a user's rating; tokens without it are unrated. */
+    JWT_RATING_CLAIM: optionalText.transform((v) => v ?? "rating"),
+    RATING_WINDOW: whole(100, 0, 1_000_000),
+    RATING_WIDEN_STEP: whole(25, 0, 1_000_000),
+    RATING_WIDEN_SECONDS: seconds(10, 3600),
     /** Canonical slugs, so requests compare with what they are routed by. */
     TOPICS: list.transform((topics) => topics.map(canonicalTopic)),
     CORS_ORIGINS: list,

@@ -17,6 +17,11 @@ export interface Env {
   MATCH_TIMEOUT_SECONDS?: string;
   CONFIRM_TIMEOUT_SECONDS?: string;
   RECONNECT_GRACE_SECONDS?: string;
+  REMATCH_COOLDOWN_SECONDS?: string;
+  JWT_RATING_CLAIM?: string;
+  RATING_WINDOW?: string;
+  RATING_WIDEN_STEP?: string;
+  RATING_WIDEN_SECONDS?: string;
   TOPICS?: string;
   CORS_ORIGINS?: string;
   DATABASE_URL?: string;

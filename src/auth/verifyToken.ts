@@ -1,7 +1,8 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
 import type { Config } from "../config.ts";
 
-export type Identity = { userId: string; expiresAt: number };
+/** Who a verified token names: the user, when the token expires, and their rating if it has one. */
+export type Identity = { userId: string; expiresAt: number; rating: number | null };
 
 export class TokenError extends Error {}
 
@@ -75,7 +76,13 @@ export async function verifyToken(token: string, config: Config): Promise<Identi
   if (typeof userId !== "string" || userId.length === 0 || userId.length > 128) {
     throw new TokenError(`The token has no usable \`${config.JWT_USER_CLAIM}\` claim (1-128 characters).`);
   }
-  return { userId, expiresAt: (payload.exp ?? 0) * 1000 };
+  const rating = payload[config.JWT_RATING_CLAIM];
+  // A rating that is there but not a number is a token problem, not "unrated": pairing on a
+  // guess would put the user in the wrong window without anyone noticing.
+  if (rating !== undefined && rating !== null && (typeof rating !== "number" || !Number.isFinite(rating))) {
+    throw new TokenError(`The token's \`${config.JWT_RATING_CLAIM}\` claim must be a number (a rating).`);
+  }
+  return { userId, expiresAt: (payload.exp ?? 0) * 1000, rating: typeof rating === "number" ? rating : null };
 }
 
 function describeJoseError(e: unknown): string {

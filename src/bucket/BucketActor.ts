@@ -20,7 +20,7 @@ import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
-import { TOKEN_EXP_HEADER, USER_HEADER } from "./forwarding.ts";
+import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
@@ -148,7 +148,7 @@ export class BucketActor extends Server<Env> {
     }
     // Claimed in `fetch` already (or live here), so this is refused only if that changed since
     // (rare: the claim's request was created and ended by another join meanwhile).
-    const admitted = await this.#admit(userId);
+    const admitted = await this.#admit(userId, wishFromHeaders(ctx.request.headers));
     if (!admitted.ok) {
       this.#refuse(connection, admitted.code as ErrorCode, admitted.message);
       connection.close(refusalClose(admitted), admitted.code);
@@ -241,13 +241,23 @@ export class BucketActor extends Server<Env> {
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
-  async createRequest(userId: string): Promise<Admission> {
+  async createRequest(userId: string, wish: JoinWish): Promise<Admission> {
     const limited = this.#gate.count(userId, Date.now());
     if (limited) return limited;
-    const admitted = await this.#admit(userId);
+    const admitted = await this.#admit(userId, wish);
     this.#reschedule();
     if (!admitted.ok) return admitted;
     return { ok: true, request: this.#viewOf(admitted.requestId)!, created: admitted.created };
+  }
+
+  /** The user's block list changed (their registry shard calls): their request here follows it. */
+  setBlocked(userId: string, blocked: string[]): boolean {
+    const clock = this.#clock();
+    this.#expire(clock);
+    const joining = this.#gate.updateBlocked(userId, blocked);
+    const outcome = bucket.setBlocked(this.#state, clock, userId, blocked);
+    this.#run(outcome.step);
+    return joining || outcome.result.ok;
   }
 
   /** `GET /request/{id}`: the caller's own request, live or recently ended. */
@@ -329,20 +339,21 @@ export class BucketActor extends Server<Env> {
    * Create or resume the user's request. A new one needs a claim in the registry first (one live
    * request across all buckets, `JoinGate`); a request is never created without one.
    */
-  async #admit(userId: string): Promise<Admitted> {
+  async #admit(userId: string, wish: JoinWish): Promise<Admitted> {
     for (;;) {
       const refused = await this.#gate.clear(userId);
       if (refused) return refused;
       const clock = this.#clock();
       this.#expire(clock);
       const live = bucket.liveRequestOf(this.#state, userId) !== undefined;
-      const requestId = live ? undefined : this.#gate.take(userId);
+      const grant = live ? undefined : this.#gate.take(userId);
       // Neither live nor claimed: another join used the claim and its request ended since.
-      if (!live && !requestId) continue;
+      if (!live && !grant) continue;
       const joined = bucket.join(
         this.#state,
-        { now: clock.now, newId: (p) => (p === "req" && requestId ? requestId : clock.newId(p)) },
+        { now: clock.now, newId: (p) => (p === "req" && grant ? grant.requestId : clock.newId(p)) },
         userId,
+        { ...wish, blocked: grant?.blocked ?? [], recent: grant?.recent ?? {} },
       );
       this.#run(joined.step);
       return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
@@ -394,7 +405,7 @@ export class BucketActor extends Server<Env> {
     for (const r of step.requests.values()) {
       if (r.endedAt === null) continue;
       this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
-      this.#registry.release(r.userId, r.id);
+      this.#registry.release(r.userId, r.id, r.recent);
     }
     if (step.wroteAnything) this.#reschedule();
   }
@@ -502,5 +513,9 @@ function settingsFrom(c: Config): Settings {
     confirmTimeoutMs: c.CONFIRM_TIMEOUT_SECONDS * 1000,
     reconnectGraceMs: c.RECONNECT_GRACE_SECONDS * 1000,
     orchestrate: c.QUESTION_SERVICE_URL !== undefined || c.COLLAB_SERVICE_URL !== undefined,
+    rematchCooldownMs: c.REMATCH_COOLDOWN_SECONDS * 1000,
+    ratingWindow: c.RATING_WINDOW,
+    ratingWidenStep: c.RATING_WIDEN_STEP,
+    ratingWidenMs: c.RATING_WIDEN_SECONDS * 1000,
   };
 }

@@ -1,4 +1,5 @@
 import { JoinRate } from "../matching/joinRate.ts";
+import type { Acquaintances } from "../registry/claimRule.ts";
 import type { RegistryClient } from "../registry/RegistryClient.ts";
 import { liveElsewhere, type Refusal, tooManyJoins, unavailable } from "./refusal.ts";
 
@@ -15,8 +16,10 @@ export class JoinGate {
   readonly #isLive: (userId: string) => boolean;
   /** Claims out to the registry, by user; a second join of the same user waits for it. */
   readonly #inFlight = new Map<string, Promise<void>>();
-  /** Claims granted and not yet used: request id by user. */
-  readonly #granted = new Map<string, string>();
+  /** Claims granted and not yet used, by user: the request id, and whom the user knows. */
+  readonly #granted = new Map<string, Grant>();
+  /** Block lists that changed while the user's claim was out: they win over the claim's. */
+  readonly #blockedMeanwhile = new Map<string, string[]>();
   /** Joins per user here, new and resumed (a reconnect loop included); the shard counts too. */
   readonly #rate = new JoinRate();
 
@@ -58,8 +61,14 @@ export class JoinGate {
     } finally {
       if (this.#inFlight.get(userId) === settled) this.#inFlight.delete(userId);
     }
+    const blocked = this.#blockedMeanwhile.get(userId);
+    this.#blockedMeanwhile.delete(userId);
     if (result.ok) {
-      this.#granted.set(userId, requestId);
+      this.#granted.set(userId, {
+        requestId,
+        blocked: blocked ?? result.blocked,
+        recent: result.recent,
+      });
       return null;
     }
     if (result.reason === "rate_limited") return tooManyJoins();
@@ -68,21 +77,35 @@ export class JoinGate {
   }
 
   /** The claim granted for a new request of the user, used up by taking it. */
-  take(userId: string): string | undefined {
-    const requestId = this.#granted.get(userId);
+  take(userId: string): Grant | undefined {
+    const grant = this.#granted.get(userId);
     this.#granted.delete(userId);
-    return requestId;
+    return grant;
   }
 
-  /** The claim waiting for the user, without taking it. */
+  /** The request id of the claim waiting for the user, without taking it. */
   waiting(userId: string): string | undefined {
-    return this.#granted.get(userId);
+    return this.#granted.get(userId)?.requestId;
+  }
+
+  /**
+   * The user's blocks changed while they are joining here: a grant not yet used, or a claim
+   * still out, must not create the request with the list from before. True if one was updated.
+   */
+  updateBlocked(userId: string, blocked: string[]): boolean {
+    const grant = this.#granted.get(userId);
+    if (grant) grant.blocked = [...blocked];
+    else if (this.#inFlight.has(userId)) this.#blockedMeanwhile.set(userId, [...blocked]);
+    return grant !== undefined || this.#inFlight.has(userId);
   }
 
   /** Give back `requestId` if it still waits unused (its join never created the request). */
   giveBack(userId: string, requestId: string): void {
-    if (this.#granted.get(userId) !== requestId || this.#isLive(userId)) return;
+    if (this.#granted.get(userId)?.requestId !== requestId || this.#isLive(userId)) return;
     this.#granted.delete(userId);
     this.#registry.release(userId, requestId);
   }
 }
+
+/** A granted claim waiting for its join to create the request. */
+export type Grant = { requestId: string } & Acquaintances;

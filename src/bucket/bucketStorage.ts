@@ -1,5 +1,5 @@
 import type { Step } from "../matching/step.ts";
-import type { Match, MatchRequest } from "../matching/types.ts";
+import type { Match, MatchRequest, Profile } from "../matching/types.ts";
 import type { OutboxEntry } from "../records/deliverRecords.ts";
 
 /**
@@ -42,11 +42,11 @@ export class BucketStorage {
     const requests = this.#sql
       .exec<{ body: string }>("SELECT body FROM requests WHERE ended_at IS NULL")
       .toArray()
-      .map((row) => JSON.parse(row.body) as MatchRequest);
+      .map((row) => storedRequest(row.body));
     const matches = this.#sql
       .exec<{ body: string }>("SELECT body FROM matches WHERE ended_at IS NULL")
       .toArray()
-      .map((row) => JSON.parse(row.body) as Match);
+      .map((row) => storedMatch(row.body));
     return { requests, matches };
   }
 
@@ -102,12 +102,12 @@ export class BucketStorage {
 
   findRequest(id: string): MatchRequest | undefined {
     const row = this.#sql.exec<{ body: string }>("SELECT body FROM requests WHERE id = ?", id).toArray()[0];
-    return row ? (JSON.parse(row.body) as MatchRequest) : undefined;
+    return row ? storedRequest(row.body) : undefined;
   }
 
   findMatch(id: string): Match | undefined {
     const row = this.#sql.exec<{ body: string }>("SELECT body FROM matches WHERE id = ?", id).toArray()[0];
-    return row ? (JSON.parse(row.body) as Match) : undefined;
+    return row ? storedMatch(row.body) : undefined;
   }
 
   matchedSince(since: number): number {
@@ -145,4 +145,19 @@ export class BucketStorage {
     this.#sql.exec("DELETE FROM requests WHERE ended_at IS NOT NULL AND ended_at < ?", before);
     this.#sql.exec("DELETE FROM matches WHERE ended_at IS NOT NULL AND ended_at < ?", before);
   }
+}
+
+/**
+ * Rows written before roles, ratings, blocks and cooldowns (#14) lack those fields: such a
+ * request asked for nothing (anyone, unrated), and such a match's parts were never told, so
+ * they are read as the coin would have fallen for the first user.
+ */
+function storedRequest(body: string): MatchRequest {
+  const r = JSON.parse(body) as Partial<MatchRequest> & Omit<MatchRequest, keyof Profile | "recheckAt">;
+  return { role: "either", rating: null, blocked: [], recent: {}, recheckAt: null, ...r };
+}
+
+function storedMatch(body: string): Match {
+  const m = JSON.parse(body) as Partial<Match> & Omit<Match, "parts">;
+  return { parts: ["interviewer", "interviewee"], ...m };
 }

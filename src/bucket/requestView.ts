@@ -1,4 +1,4 @@
-import { iso, partnerOf } from "../matching/describe.ts";
+import { iso, partnerOf, partOf } from "../matching/describe.ts";
 import type { Match, MatchRequest } from "../matching/types.ts";
 import type { QueueFigures, RequestView } from "../protocol/http.ts";
 import type { Bucket } from "../protocol/values.ts";
@@ -15,6 +15,8 @@ export function requestView(
     userId: r.userId,
     difficulty: bucket.difficulty,
     topic: bucket.topic,
+    role: r.role,
+    rating: r.rating,
     status: r.status,
     position,
     createdAt: iso(r.createdAt),
@@ -25,6 +27,7 @@ export function requestView(
       ? {
           id: match.id,
           partnerId: partnerOf(match, r.userId),
+          role: partOf(match, r.userId),
           status: match.status,
           confirmBy: iso(match.confirmBy),
           youConfirmed: match.confirmed.includes(r.userId),

@@ -6,7 +6,14 @@ import {
   type ServerFrameOf,
   serverFrameSchema,
 } from "../protocol/frames.ts";
-import { type Bucket, difficultySchema, roomName, topicSchema } from "../protocol/values.ts";
+import {
+  type Bucket,
+  difficultySchema,
+  type Role,
+  roleSchema,
+  roomName,
+  topicSchema,
+} from "../protocol/values.ts";
 
 /** Something with the shape of the standard WebSocket constructor (browsers, Node >= 22, `ws`). */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
@@ -122,15 +129,17 @@ export class MatchClient {
   }
 
   /**
-   * Join (or resume) the queue of one bucket. Difficulty and topic are validated and
+   * Join (or resume) the queue of one bucket, optionally asking to play `role` first
+   * (`interviewer`, `interviewee` or `either`). Difficulty, topic and role are validated and
    * canonicalised as the server does; an invalid value throws before anything is sent.
    */
-  join(bucket: { difficulty: string; topic: string }): Bucket {
+  join(bucket: { difficulty: string; topic: string; role?: Role }): Bucket {
     if (this.#socket) throw new Error("MatchClient: already joined; call leave() or close() first");
     const canonical: Bucket = {
       difficulty: difficultySchema.parse(bucket.difficulty),
       topic: topicSchema.parse(bucket.topic),
     };
+    const role = roleSchema.parse(bucket.role ?? "either");
     this.#bucket = canonical;
     this.#finished = false;
     this.#opens = 0;
@@ -142,7 +151,7 @@ export class MatchClient {
       ...(protocol ? { protocol } : {}),
       party: "bucket",
       room: roomName(canonical),
-      query: async () => ({ token: await getToken() }),
+      query: async () => ({ token: await getToken(), ...(role === "either" ? {} : { role }) }),
       minReconnectionDelay: this.#options.minReconnectionDelay ?? 1000,
       maxReconnectionDelay: this.#options.maxReconnectionDelay ?? 10_000,
       shouldReconnectOnClose: (event) => !this.#finished && !TERMINAL_CLOSE_CODES.has(event.code),

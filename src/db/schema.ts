@@ -1,4 +1,5 @@
-import { bigint, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, doublePrecision, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import type { Part, Role } from "../matching/types.ts";
 
 /**
  * The durable record of every match and every request's outcome. Rows arrive from the bucket
@@ -9,6 +10,8 @@ import { bigint, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
  * lives in exactly one bucket, whose outbox seq only grows, so it orders every version of a row:
  * an upsert applies only when its version is newer, so a retried or late (older) delivery never
  * moves a row backwards.
+ *
+ * Roles and ratings came later (#14): rows recorded before have them null, so they stay nullable.
  */
 
 /** See the note above: the outbox seq of the newest version written. */
@@ -29,6 +32,10 @@ export const matchRequests = pgTable(
     /** Why it ended, e.g. `confirmed`, `left`, `queue_timeout`, `confirm_timeout`. */
     outcome: text("outcome"),
     matchId: text("match_id"),
+    /** What the request asked to play first: interviewer | interviewee | either. */
+    role: text("role").$type<Role>(),
+    /** The user's rating from their token; null when unrated. */
+    rating: doublePrecision("rating"),
     version: version(),
   },
   (t) => [index("match_requests_user_created_idx").on(t.userId, t.createdAt)],
@@ -43,6 +50,9 @@ export const matches = pgTable(
     topic: text("topic").notNull(),
     userA: text("user_a").notNull(),
     userB: text("user_b").notNull(),
+    /** What user_a / user_b play first: interviewer | interviewee, one of each. */
+    roleA: text("role_a").$type<Part>(),
+    roleB: text("role_b").$type<Part>(),
     requestA: text("request_a").notNull(),
     requestB: text("request_b").notNull(),
     /** proposed | confirmed | cancelled */

@@ -3,6 +3,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { configFromEnv, describeProblems } from "../config.ts";
 import { ApiError, errorBody } from "./apiError.ts";
+import { blocks } from "./blocks.ts";
 import { bucketSocket } from "./bucketSocket.ts";
 import type { AppEnv } from "./context.ts";
 import { devTokens } from "./devTokens.ts";
@@ -34,7 +35,7 @@ app.use(
   cors({
     origin: (origin, c: Context<AppEnv>) => (c.get("config").CORS_ORIGINS.includes(origin) ? origin : null),
     allowHeaders: ["Authorization", "Content-Type"],
-    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+    allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     exposeHeaders: ["Retry-After", "WWW-Authenticate"],
     maxAge: 600,
   }),
@@ -46,6 +47,7 @@ app.route("/api/v1/matching/dev/token", devTokens);
 app.route("/parties/bucket", bucketSocket);
 app.route("/api/v1/matching", matchRequests);
 app.route("/api/v1/matching", history);
+app.route("/api/v1/matching", blocks);
 
 app.notFound(() => {
   throw new ApiError(404, "not_found", "No such endpoint. The API lives under /api/v1/matching.");

@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { bucketActor } from "../actors.ts";
-import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
+import { RATING_HEADER, ROLE_HEADER, TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { CloseCode } from "../protocol/frames.ts";
-import { parseRoomName, roomName } from "../protocol/values.ts";
+import { parseRoomName, roleSchema, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
@@ -25,6 +25,10 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
     throw new ApiError(400, "invalid_room", "Rooms are `{difficulty}.{topic}`, e.g. `easy.arrays`.");
   }
   checkTopicAllowed(c.get("config").TOPICS, bucket.topic);
+  const role = roleSchema.safeParse(c.req.query("role") ?? "either");
+  if (!role.success) {
+    throw new ApiError(400, "invalid_parameter", "`role` must be interviewer, interviewee or either.");
+  }
   const identity = c.get("identity");
   const name = roomName(bucket);
   if (await blockedByMaintenance(c.env, c.get("config"), identity.userId, name)) {
@@ -38,6 +42,9 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
   const forwarded = new Request(url, c.req.raw);
   forwarded.headers.set(USER_HEADER, identity.userId);
   forwarded.headers.set(TOKEN_EXP_HEADER, String(identity.expiresAt));
+  forwarded.headers.set(ROLE_HEADER, role.data);
+  if (identity.rating === null) forwarded.headers.delete(RATING_HEADER);
+  else forwarded.headers.set(RATING_HEADER, String(identity.rating));
   forwarded.headers.delete("authorization");
   return bucketActor(c.env, name).fetch(forwarded);
 });

@@ -24,7 +24,10 @@ matchRequests.post("/request", authenticate, async (c) => {
   if (await blockedByMaintenance(c.env, c.get("config"), userId, room)) {
     throw new ApiError(503, "maintenance", MAINTENANCE_MESSAGE, { headers: { "Retry-After": "300" } });
   }
-  const answer = await bucketActor(c.env, room).createRequest(userId);
+  const answer = await bucketActor(c.env, room).createRequest(userId, {
+    role: body.role,
+    rating: c.get("identity").rating,
+  });
   if (!answer.ok) throw fromRefusal(answer);
   return c.json(answer.request, answer.created ? 201 : 200);
 });
@@ -110,7 +113,7 @@ async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; request
   return { userId, requestId, room };
 }
 
-function registryOf(c: Context<AppEnv>, userId: string) {
+export function registryOf(c: Context<AppEnv>, userId: string) {
   return registryShard(c.env, userId, c.get("config").REGISTRY_SHARDS);
 }
 

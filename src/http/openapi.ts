@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import {
+  blockListAnswer,
   cancelledAnswer,
   confirmBody,
   confirmedAnswer,
@@ -9,6 +10,7 @@ import {
   healthAnswer,
   queueFigures,
   requestView,
+  userIdSchema,
   waitingAnswer,
 } from "../protocol/http.ts";
 import { matchHistorySchema, matchRecordSchema, popularTopicsSchema } from "../records/recordSchemas.ts";
@@ -134,6 +136,26 @@ export const openApiDocument = {
         summary: "Live figures for one bucket",
         security: auth,
         responses: { "200": json(output(queueFigures), "Figures"), ...common },
+      },
+    },
+    "/me/blocks": {
+      get: {
+        summary: "The users you have blocked",
+        security: auth,
+        responses: { "200": json(output(blockListAnswer), "Your blocks, oldest first"), ...common },
+      },
+    },
+    "/me/blocks/{userId}": {
+      parameters: [{ name: "userId", in: "path", required: true, schema: input(userIdSchema) }],
+      put: {
+        summary: "Block a user: never paired with you again, waiting requests included",
+        security: auth,
+        responses: { "204": { description: "Blocked" }, ...common, "400": error("Yourself, or a bad id") },
+      },
+      delete: {
+        summary: "Lift a block",
+        security: auth,
+        responses: { "204": { description: "Lifted (or was not there)" }, ...common },
       },
     },
     "/matches/{id}": {

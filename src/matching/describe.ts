@@ -1,6 +1,6 @@
 import type { ServerFrameOf } from "../protocol/frames.ts";
 import { type BucketState, queuePosition } from "./state.ts";
-import type { Match, MatchRequest } from "./types.ts";
+import type { Match, MatchRequest, Part } from "./types.ts";
 
 /** Frames that describe live state; shared by join, resume, requeue and `status`. */
 
@@ -24,6 +24,11 @@ export function partnerOf(m: Match, userId: string): string {
   return m.users[0] === userId ? m.users[1] : m.users[0];
 }
 
+/** What the user plays first in the match. */
+export function partOf(m: Match, userId: string): Part {
+  return m.users[0] === userId ? m.parts[0] : m.parts[1];
+}
+
 export function matchFoundFrame(s: BucketState, m: Match, userId: string): ServerFrameOf<"match_found"> {
   return {
     type: "match_found",
@@ -31,6 +36,7 @@ export function matchFoundFrame(s: BucketState, m: Match, userId: string): Serve
     partnerId: partnerOf(m, userId),
     difficulty: s.bucket.difficulty,
     topic: s.bucket.topic,
+    role: partOf(m, userId),
     confirmBy: iso(m.confirmBy),
   };
 }
@@ -42,6 +48,7 @@ export function matchReadyFrame(s: BucketState, m: Match, userId: string): Serve
     partnerId: partnerOf(m, userId),
     difficulty: s.bucket.difficulty,
     topic: s.bucket.topic,
+    role: partOf(m, userId),
     questionId: m.questionId,
     collaborationSessionId: m.collaborationSessionId,
   };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type BucketState, createBucketState, dequeue, enqueue, restoreBucketState } from "./state.ts";
-import { type Event, Harness, matchIdOf, SEC, T0 } from "./testHarness.ts";
+import { defaultSettings, type Event, Harness, matchIdOf, requestRow, SEC, T0 } from "./testHarness.ts";
 import type { MatchRequest } from "./types.ts";
 
 /** The same story on two harnesses; `evictAt` lists the steps after which the second is evicted. */
@@ -149,19 +149,7 @@ function expectPartner(h: Harness, u: string, partner: string): void {
 }
 
 describe("enqueue / dequeue", () => {
-  const req = (id: string, rank: number): MatchRequest => ({
-    id,
-    userId: id,
-    rank,
-    status: "PENDING",
-    createdAt: 0,
-    expiresAt: 0,
-    pausedRemainingMs: null,
-    matchId: null,
-    graceUntil: null,
-    endedAt: null,
-    outcome: null,
-  });
+  const req = (id: string, rank: number): MatchRequest => requestRow({ id, userId: id, rank, expiresAt: 0 });
   const add = (s: BucketState, r: MatchRequest) => {
     s.requests.set(r.id, r);
     enqueue(s, r);
@@ -170,12 +158,7 @@ describe("enqueue / dequeue", () => {
   test("keeps the queue in rank order whatever the insertion order", () => {
     const s = createBucketState(
       { difficulty: "easy", topic: "arrays" },
-      {
-        queueTimeoutMs: 1,
-        confirmTimeoutMs: 1,
-        reconnectGraceMs: 1,
-        orchestrate: false,
-      },
+      { ...defaultSettings, queueTimeoutMs: 1, confirmTimeoutMs: 1, reconnectGraceMs: 1 },
     );
     for (const rank of [5, 1, 9, 3, 7, 2, 8]) add(s, req(`r${rank}`, rank));
     assert.deepEqual(s.queue, ["r1", "r2", "r3", "r5", "r7", "r8", "r9"]);

@@ -52,6 +52,7 @@ export function restoreBucketState(
     if (r.status === "PENDING") {
       s.queue.push(r.id);
       s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
+      if (r.recheckAt !== null) s.deadlines.push({ at: r.recheckAt, kind: "recheck", id: r.id });
     }
     if (r.graceUntil !== null) s.deadlines.push({ at: r.graceUntil, kind: "grace", id: r.id });
     s.nextRank = Math.max(s.nextRank, r.rank + 1);

@@ -20,7 +20,7 @@ export class Step {
   }
 
   wroteRequest(r: MatchRequest): void {
-    this.requests.set(r.id, { ...r });
+    this.requests.set(r.id, { ...r, blocked: [...r.blocked], recent: { ...r.recent } });
   }
 
   wroteMatch(m: Match): void {
@@ -28,6 +28,7 @@ export class Step {
       ...m,
       users: [...m.users],
       requests: [...m.requests],
+      parts: [...m.parts],
       confirmed: [...m.confirmed],
     });
   }

@@ -9,7 +9,7 @@ import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
 import { type BucketState, createBucketState, restoreBucketState } from "./state.ts";
 import type { Step } from "./step.ts";
 import * as core from "./transitions.ts";
-import type { Bucket, Clock, Effect, Match, MatchRequest, Settings } from "./types.ts";
+import type { Bucket, Clock, Effect, Match, MatchRequest, Profile, Settings } from "./types.ts";
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 export const SEC = 1000;
@@ -19,11 +19,37 @@ export const defaultSettings: Settings = {
   confirmTimeoutMs: 20 * SEC,
   reconnectGraceMs: 10 * SEC,
   orchestrate: false,
+  rematchCooldownMs: 600 * SEC,
+  ratingWindow: 100,
+  ratingWidenStep: 25,
+  ratingWidenMs: 10 * SEC,
 };
 
 export const testBucket: Bucket = { difficulty: "easy", topic: "arrays" };
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** A waiting request row of `userId` with every other field at its plain default, for fixtures. */
+export function requestRow(fields: Partial<MatchRequest> & Pick<MatchRequest, "userId">): MatchRequest {
+  return {
+    id: `req_${fields.userId}`,
+    role: "either",
+    rating: null,
+    blocked: [],
+    recent: {},
+    recheckAt: null,
+    rank: 1,
+    status: "PENDING",
+    createdAt: T0,
+    expiresAt: T0 + 60 * SEC,
+    pausedRemainingMs: null,
+    matchId: null,
+    graceUntil: null,
+    endedAt: null,
+    outcome: null,
+    ...fields,
+  };
+}
 
 /** A clock whose ids count up (`req_00000001`, `mat_00000002`, ...), so runs are reproducible. */
 export class TestClock implements Clock {
@@ -139,8 +165,13 @@ export class Harness {
 
   // --- commands ------------------------------------------------------------------------------
 
-  join(userId: string) {
-    const o = core.join(this.state, this.clock, userId);
+  join(userId: string, profile?: Partial<Profile>) {
+    const o = core.join(this.state, this.clock, userId, { ...core.ANYONE, ...profile });
+    this.apply(o.step);
+    return o.result;
+  }
+  setBlocked(userId: string, blocked: string[]) {
+    const o = core.setBlocked(this.state, this.clock, userId, blocked);
     this.apply(o.step);
     return o.result;
   }

@@ -196,6 +196,7 @@ describe("confirm", () => {
           partnerId: partner,
           difficulty: "easy",
           topic: "arrays",
+          role: h.matchRow(matchId).parts[u === "A" ? 0 : 1],
           questionId: null,
           collaborationSessionId: null,
         });

@@ -1,9 +1,11 @@
 import { CloseCode, type MatchCancelReason } from "../protocol/frames.ts";
+import { notePartner } from "./compatibility.ts";
+import type { DeadlineKind } from "./deadlines.ts";
 import { matchFoundFrame, matchReadyFrame, partnerOf, queuedFrame } from "./describe.ts";
-import { pairOldest } from "./pairOldest.ts";
+import { pairOldestCompatible } from "./pairing.ts";
 import { type BucketState, dequeue, enqueue } from "./state.ts";
 import { Step } from "./step.ts";
-import type { Clock, Match, MatchRequest, RequestOutcome, RequestStatus } from "./types.ts";
+import type { Clock, Match, MatchRequest, Profile, RequestOutcome, RequestStatus } from "./types.ts";
 
 /**
  * The request/match state machine of one bucket. Each transition is deterministic and does no
@@ -22,25 +24,40 @@ const refuse = (code: RefusalCode, message: string): Refusal => ({ ok: false, co
 
 export type Outcome<T> = { step: Step; result: T };
 
-/** Create the user's request in this bucket, or resume their live one (a reload, a new tab). */
+/** Anyone, unrated, blocking no one, with no recent partners. */
+export const ANYONE: Profile = { role: "either", rating: null, blocked: [], recent: {} };
+
+/**
+ * Create the user's request in this bucket, or resume their live one (a reload, a new tab). A
+ * resumed request keeps the profile it was made with.
+ */
 export function join(
   s: BucketState,
   clock: Clock,
   userId: string,
+  profile: Profile = ANYONE,
 ): Outcome<{ ok: true; request: MatchRequest; resumed: boolean }> {
   const step = new Step();
   const existing = liveRequestOf(s, userId);
   if (existing) {
-    if (existing.graceUntil !== null) {
+    const back = existing.graceUntil !== null;
+    if (back) {
       existing.graceUntil = null;
       step.wroteRequest(existing);
     }
     describeTo(s, step, existing);
+    // Back from its grace, it is present again and may be paired now.
+    if (back) pairOldestCompatible(s, clock, step, [existing]);
     return { step, result: { ok: true, request: existing, resumed: true } };
   }
   const r: MatchRequest = {
     id: clock.newId("req"),
     userId,
+    role: profile.role,
+    rating: profile.rating,
+    blocked: [...profile.blocked],
+    recent: { ...profile.recent },
+    recheckAt: null,
     rank: s.nextRank++,
     status: "PENDING",
     createdAt: clock.now,
@@ -57,8 +74,27 @@ export function join(
   s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
   step.wroteRequest(r);
   step.send(userId, queuedFrame(s, r));
-  pairOldest(s, clock, step);
+  pairOldestCompatible(s, clock, step, [r]);
   return { step, result: { ok: true, request: r, resumed: false } };
+}
+
+/**
+ * The user's block list changed: their live request here follows it at once. An unblock may
+ * make a pair possible now; a block never breaks a match already proposed (declining does).
+ */
+export function setBlocked(
+  s: BucketState,
+  clock: Clock,
+  userId: string,
+  blocked: string[],
+): Outcome<{ ok: boolean }> {
+  const step = new Step();
+  const r = liveRequestOf(s, userId);
+  if (!r) return { step, result: { ok: false } };
+  r.blocked = [...blocked];
+  step.wroteRequest(r);
+  pairOldestCompatible(s, clock, step, [r]);
+  return { step, result: { ok: true } };
 }
 
 /** Answer `status`: the frame that describes where the user's request stands now. */
@@ -76,10 +112,11 @@ export function leave(s: BucketState, clock: Clock, userId: string): Outcome<{ o
   const r = liveRequestOf(s, userId);
   if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
   const match = r.matchId ? s.matches.get(r.matchId) : undefined;
-  if (match) breakMatch(s, clock, step, match, [userId], "partner_left");
+  const survivors = match ? breakMatch(s, clock, step, match, [userId], "partner_left") : [];
   endRequest(s, clock, step, r, "CANCELLED", "left");
   step.send(userId, { type: "cancelled", requestId: r.id });
   step.close(userId, CloseCode.normal, "left");
+  pairOldestCompatible(s, clock, step, survivors);
   return { step, result: { ok: true } };
 }
 
@@ -123,11 +160,14 @@ export function decline(
   const found = matchOf(s, userId, matchId);
   if (!found.ok) return { step, result: found };
   const m = found.match;
-  breakMatch(s, clock, step, m, [userId], "partner_declined");
+  // Declined: the two are not paired again within the cooldown, wherever either goes next.
+  notePartners(s, clock, m);
+  const survivors = breakMatch(s, clock, step, m, [userId], "partner_declined");
   const r = s.requests.get(s.byUser.get(userId)!)!;
   step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "declined" });
   endRequest(s, clock, step, r, "CANCELLED", "declined");
   step.close(userId, CloseCode.normal, "declined");
+  pairOldestCompatible(s, clock, step, survivors);
   return { step, result: { ok: true } };
 }
 
@@ -162,7 +202,7 @@ export function setupFailed(s: BucketState, clock: Clock, matchId: string): Outc
   const step = new Step();
   const m = s.matches.get(matchId);
   if (!m?.settingUp) return { step, result: { ok: false } };
-  breakMatch(s, clock, step, m, [], "setup_failed");
+  pairOldestCompatible(s, clock, step, breakMatch(s, clock, step, m, [], "setup_failed"));
   return { step, result: { ok: true } };
 }
 
@@ -174,7 +214,20 @@ export function setupFailed(s: BucketState, clock: Clock, matchId: string): Outc
 export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number }> {
   const step = new Step();
   let expired = 0;
-  for (let d = s.deadlines.peek(); d && d.at <= at.now; d = s.deadlines.peek()) {
+  // Requests that may pair at `instant` once every deadline due then has been applied: pairing
+  // waits for the end of each instant, so what is due together (a confirm window ending as a
+  // rating window widens) is paired by the rule as a whole, not in the order entries pop.
+  let fresh: MatchRequest[] = [];
+  let instant = at.now;
+  for (;;) {
+    const d = s.deadlines.peek();
+    const due = d !== undefined && d.at <= at.now;
+    if (fresh.length > 0 && (!due || d.at !== instant)) {
+      pairOldestCompatible(s, { now: instant, newId: at.newId }, step, fresh);
+      fresh = [];
+      continue;
+    }
+    if (!due) break;
     s.deadlines.pop();
     // Only the entry for a deadline as it stands now counts: a stale entry (the deadline moved
     // or stopped mattering) must not apply a later deadline early, out of its order.
@@ -182,6 +235,7 @@ export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number 
     // Each deadline takes effect at its own time, so a late alarm does what an alarm on time
     // would have: a match it makes gets its window from then (and may be due in this same pass),
     // and a partner put back is never paired with someone whose own timeout fell due before.
+    instant = d.at;
     const clock: Clock = { now: d.at, newId: at.newId };
     if (d.kind === "queue") {
       const r = s.requests.get(d.id)!;
@@ -191,18 +245,23 @@ export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number 
     } else if (d.kind === "confirm") {
       const m = s.matches.get(d.id)!;
       const late = m.users.filter((u) => !m.confirmed.includes(u));
-      breakMatch(s, clock, step, m, late, "partner_timeout");
+      fresh.push(...breakMatch(s, clock, step, m, late, "partner_timeout"));
       for (const userId of late) {
         const r = s.requests.get(s.byUser.get(userId)!)!;
         step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "confirm_timeout" });
         endRequest(s, clock, step, r, "TIMED_OUT", "confirm_timeout");
         step.close(userId, CloseCode.normal, "confirm timeout");
       }
-    } else {
+    } else if (d.kind === "grace") {
       const r = s.requests.get(d.id)!;
       const m = r.matchId ? s.matches.get(r.matchId) : undefined;
-      if (m) breakMatch(s, clock, step, m, [r.userId], "partner_left");
+      if (m) fresh.push(...breakMatch(s, clock, step, m, [r.userId], "partner_left"));
       endRequest(s, clock, step, r, "CANCELLED", "disconnected");
+    } else {
+      // A rating window widened or a cooldown ended: the request may be paired now. Not an
+      // expiry, so not counted.
+      fresh.push(s.requests.get(d.id)!);
+      continue;
     }
     expired++;
   }
@@ -218,14 +277,16 @@ export function nextDeadline(s: BucketState): number | null {
   return null;
 }
 
-function isCurrent(s: BucketState, kind: "queue" | "confirm" | "grace", id: string, at: number): boolean {
+function isCurrent(s: BucketState, kind: DeadlineKind, id: string, at: number): boolean {
   if (kind === "confirm") {
     const m = s.matches.get(id);
     return m !== undefined && !m.settingUp && m.confirmBy === at;
   }
   const r = s.requests.get(id);
   if (!r) return false;
-  return kind === "queue" ? r.status === "PENDING" && r.expiresAt === at : r.graceUntil === at;
+  if (kind === "queue") return r.status === "PENDING" && r.expiresAt === at;
+  if (kind === "recheck") return r.status === "PENDING" && r.recheckAt === at;
+  return r.graceUntil === at;
 }
 
 export function liveRequestOf(s: BucketState, userId: string): MatchRequest | undefined {
@@ -286,7 +347,8 @@ const RECORDED_REASON: Record<SurvivorReason, MatchCancelReason> = {
 /**
  * A proposed match falls through. `enders` are leaving the queue (the caller ends their
  * requests and tells them why); everyone else goes back to the queue at their original rank,
- * hears `match_cancelled` with `survivorReason`, then `queued`, and may be paired at once.
+ * hears `match_cancelled` with `survivorReason`, then `queued`. Returns those survivors: the
+ * caller pairs them (at once, or at the end of the instant when applying deadlines).
  */
 function breakMatch(
   s: BucketState,
@@ -295,16 +357,18 @@ function breakMatch(
   m: Match,
   enders: string[],
   survivorReason: SurvivorReason,
-): void {
+): MatchRequest[] {
   m.status = "cancelled";
   m.settingUp = false;
   m.endedAt = clock.now;
   m.reason = RECORDED_REASON[survivorReason];
   s.matches.delete(m.id);
   step.wroteMatch(m);
+  const survivors: MatchRequest[] = [];
   for (const userId of m.users) {
     if (enders.includes(userId)) continue;
     const r = s.requests.get(s.byUser.get(userId)!)!;
+    survivors.push(r);
     r.status = "PENDING";
     r.matchId = null;
     r.expiresAt = clock.now + (r.pausedRemainingMs ?? s.settings.queueTimeoutMs);
@@ -315,7 +379,15 @@ function breakMatch(
     step.send(userId, { type: "match_cancelled", matchId: m.id, reason: survivorReason });
     step.send(userId, queuedFrame(s, r));
   }
-  pairOldest(s, clock, step);
+  return survivors;
+}
+
+/** Both users of `m` remember each other as a recent partner (the cooldown starts now). */
+function notePartners(s: BucketState, clock: Clock, m: Match): void {
+  for (const [i, userId] of m.users.entries()) {
+    const r = s.requests.get(m.requests[i]!);
+    if (r) r.recent = notePartner(r.recent, partnerOf(m, userId), clock.now, s.settings.rematchCooldownMs);
+  }
 }
 
 function finishMatch(
@@ -333,6 +405,7 @@ function finishMatch(
   m.collaborationSessionId = collaborationSessionId;
   s.matches.delete(m.id);
   step.wroteMatch(m);
+  notePartners(s, clock, m);
   for (const userId of m.users) {
     const r = s.requests.get(s.byUser.get(userId)!)!;
     endRequest(s, clock, step, r, "CONFIRMED", "confirmed");

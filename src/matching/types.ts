@@ -1,5 +1,6 @@
+import type { z } from "zod";
 import type { MatchCancelReason, ServerFrame } from "../protocol/frames.ts";
-import type { Bucket } from "../protocol/values.ts";
+import type { Bucket, partSchema, roleSchema } from "../protocol/values.ts";
 
 /** Contract statuses, used as-is by the HTTP API and the durable records. */
 export type RequestStatus = "PENDING" | "MATCHED" | "CONFIRMED" | "CANCELLED" | "TIMED_OUT";
@@ -13,9 +14,25 @@ export type RequestOutcome =
   | "queue_timeout"
   | "confirm_timeout";
 
+/** What a request asks to play first (`either` fits anyone), and what a user plays in a match. */
+export type Role = z.infer<typeof roleSchema>;
+export type Part = z.infer<typeof partSchema>;
+
 export interface MatchRequest {
   id: string;
   userId: string;
+  role: Role;
+  /** From the token's rating claim; null: unrated, fits any rating. */
+  rating: number | null;
+  /** Users this user has blocked, as known when the request was made (and updated since). */
+  blocked: string[];
+  /** Recent partners: user id -> when their match ended (confirmed or declined). */
+  recent: Record<string, number>;
+  /**
+   * When this waiting request should be checked again because it becomes compatible with some
+   * other waiting request by time alone (a rating window widens, a cooldown ends); null if none.
+   */
+  recheckAt: number | null;
   /** Queue order. Kept for life, so a request put back after a failed match keeps its place. */
   rank: number;
   status: RequestStatus;
@@ -37,6 +54,8 @@ export interface Match {
   id: string;
   users: [string, string];
   requests: [string, string];
+  /** What each user plays first, in the order of `users`. */
+  parts: [Part, Part];
   createdAt: number;
   confirmBy: number;
   /** Users who confirmed, in order. */
@@ -56,6 +75,21 @@ export interface Settings {
   reconnectGraceMs: number;
   /** Ask the question/collaboration services before `match_ready`. */
   orchestrate: boolean;
+  /** Two users who were in a match together (confirmed, or declined) are not paired again for this long. */
+  rematchCooldownMs: number;
+  /** Two rated requests pair when their ratings differ by at most this... */
+  ratingWindow: number;
+  /** ...plus this much for every `ratingWidenMs` the older of the two has waited. */
+  ratingWidenStep: number;
+  ratingWidenMs: number;
+}
+
+/** Who joins: everything about the user that pairing looks at, known when the request is made. */
+export interface Profile {
+  role: Role;
+  rating: number | null;
+  blocked: string[];
+  recent: Record<string, number>;
 }
 
 /** What a transition needs from the outside world, passed in so the core stays deterministic. */

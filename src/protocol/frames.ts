@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { difficultySchema, matchIdSchema } from "./values.ts";
+import { difficultySchema, matchIdSchema, partSchema } from "./values.ts";
 
 /**
  * The WebSocket protocol, one schema per frame. The server, the client SDK and the tests all
@@ -24,6 +24,8 @@ export const matchFoundFrame = z.object({
   matchId: z.string(),
   partnerId: z.string(),
   ...bucketFields,
+  /** What this user plays first: one interviewer and one interviewee per match. */
+  role: partSchema,
   confirmBy: iso,
 });
 
@@ -34,6 +36,7 @@ export const matchReadyFrame = z.object({
   matchId: z.string(),
   partnerId: z.string(),
   ...bucketFields,
+  role: partSchema,
   questionId: z.string().nullable(),
   collaborationSessionId: z.string().nullable(),
 });

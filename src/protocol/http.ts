@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { difficultySchema, matchIdSchema, topicSchema } from "./values.ts";
+import { difficultySchema, matchIdSchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
  * The HTTP API's bodies and answers, compatible with the PeerPrep service in seed 000. Routes
@@ -8,7 +8,12 @@ import { difficultySchema, matchIdSchema, topicSchema } from "./values.ts";
 
 const iso = z.iso.datetime();
 
-export const createRequestBody = z.object({ difficulty: difficultySchema, topic: topicSchema });
+export const createRequestBody = z.object({
+  difficulty: difficultySchema,
+  topic: topicSchema,
+  /** What the user wants to play first; `either` (the default) fits anyone. */
+  role: roleSchema.default("either"),
+});
 
 export const confirmBody = z.object({ match_id: matchIdSchema, confirmed: z.boolean() });
 
@@ -17,6 +22,8 @@ export const requestStatusSchema = z.enum(["PENDING", "MATCHED", "CONFIRMED", "C
 export const requestMatchView = z.object({
   id: z.string(),
   partnerId: z.string(),
+  /** What the caller plays first in this match. */
+  role: partSchema,
   status: z.enum(["proposed", "confirmed", "cancelled"]),
   confirmBy: iso,
   youConfirmed: z.boolean(),
@@ -31,6 +38,10 @@ export const requestView = z.object({
   userId: z.string(),
   difficulty: difficultySchema,
   topic: z.string(),
+  /** What the request asked to play first. */
+  role: roleSchema,
+  /** The rating the request is paired by (from the token), or null when unrated. */
+  rating: z.number().nullable(),
   status: requestStatusSchema,
   /** 1-based place in the queue while PENDING, else null. */
   position: z.number().int().min(1).nullable(),
@@ -69,4 +80,11 @@ export const healthAnswer = z.object({
 
 export const errorAnswer = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()).optional() }),
+});
+
+/** A user id in a path (`/me/blocks/{userId}`): the same bounds as a token's user claim. */
+export const userIdSchema = z.string().min(1, "must not be empty").max(128, "must be at most 128 characters");
+
+export const blockListAnswer = z.object({
+  blocked: z.array(z.object({ userId: z.string(), since: iso })),
 });

@@ -50,3 +50,11 @@ export function parseRoomName(room: string): Bucket | undefined {
 /** Ids minted by the service: a prefix says what the id is for, the rest is random. */
 export const requestIdSchema = z.string().regex(/^req_[A-Za-z0-9-]{8,64}$/, "is not a request id");
 export const matchIdSchema = z.string().regex(/^mat_[A-Za-z0-9-]{8,64}$/, "is not a match id");
+
+/** What a request asks to play first (CONTRACT "Who is paired with whom"). */
+export const roleSchema = z.enum(["interviewer", "interviewee", "either"], {
+  error: "must be interviewer, interviewee or either",
+});
+export type Role = z.output<typeof roleSchema>;
+/** What a user plays first in a match: one of each per match. */
+export const partSchema = z.enum(["interviewer", "interviewee"]);

@@ -13,7 +13,7 @@ type MatchRow = typeof matches.$inferInsert;
 
 /**
  * Rows per INSERT statement. Postgres allows 65,535 bind parameters per statement; matches
- * have 17 columns, so this stays far below while keeping a normal batch to one statement.
+ * have 19 columns, so this stays far below while keeping a normal batch to one statement.
  */
 const ROWS_PER_STATEMENT = 500;
 
@@ -119,6 +119,8 @@ function decodeEntries(
         endedAt: r.endedAt === null ? null : new Date(r.endedAt),
         outcome: r.outcome,
         matchId: r.matchId,
+        role: r.role ?? null,
+        rating: r.rating ?? null,
         version: entry.seq,
       });
     } else if (entry.kind === "match") {
@@ -136,6 +138,8 @@ function decodeEntries(
         topic: bucket.topic,
         userA: m.users[0],
         userB: m.users[1],
+        roleA: m.parts?.[0] ?? null,
+        roleB: m.parts?.[1] ?? null,
         requestA: m.requests[0],
         requestB: m.requests[1],
         status: m.status,

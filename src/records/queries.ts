@@ -118,6 +118,8 @@ function toRecord(row: MatchRow, viewer: string): MatchRecord {
     userIds: [row.userA, row.userB],
     partnerId: viewerIsA ? row.userB : row.userA,
     requestId: viewerIsA ? row.requestA : row.requestB,
+    role: viewerIsA ? row.roleA : row.roleB,
+    partnerRole: viewerIsA ? row.roleB : row.roleA,
     createdAt: row.createdAt.toISOString(),
     confirmedAt: row.confirmedAt?.toISOString() ?? null,
     cancelledAt: row.cancelledAt?.toISOString() ?? null,

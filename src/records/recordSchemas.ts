@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { partSchema, roleSchema } from "../protocol/values.ts";
 
 /**
  * Shapes of the durable records: what arrives from a bucket actor's outbox (validated before it
@@ -6,6 +7,8 @@ import { z } from "zod";
  */
 
 // ---- Outbox bodies (the core's MatchRequest / Match as JSON; extra fields are ignored) ----
+// Fields added since the first release are optional: an outbox may still hold rows written by
+// the actor's previous version, and those are stored with the field null rather than skipped.
 
 const epochMs = z.number().int().nonnegative();
 
@@ -17,6 +20,8 @@ export const outboxRequestSchema = z.object({
   endedAt: epochMs.nullable(),
   outcome: z.string().nullable(),
   matchId: z.string().nullable(),
+  role: roleSchema.optional(),
+  rating: z.number().nullable().optional(),
 });
 
 export const outboxMatchSchema = z.object({
@@ -29,6 +34,11 @@ export const outboxMatchSchema = z.object({
   endedAt: epochMs.nullable(),
   questionId: z.string().nullable(),
   collaborationSessionId: z.string().nullable(),
+  /**
+   * What `users[0]`, `users[1]` play first. Not checked for one of each: the record keeps what
+   * the actor decided, and skipping the whole match over it would lose more than it guards.
+   */
+  parts: z.tuple([partSchema, partSchema]).optional(),
 });
 
 // ---- HTTP responses ----
@@ -48,6 +58,10 @@ export const matchRecordSchema = z.object({
   partnerId: z.string(),
   /** The caller's own request that this match came from. */
   requestId: z.string(),
+  /** What the caller plays first; null for matches recorded before roles existed. */
+  role: partSchema.nullable(),
+  /** What the partner plays first; null likewise. */
+  partnerRole: partSchema.nullable(),
   createdAt: isoTime,
   confirmedAt: isoTime.nullable(),
   cancelledAt: isoTime.nullable(),

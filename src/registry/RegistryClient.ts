@@ -1,13 +1,13 @@
 import { registryShardAt } from "../actors.ts";
 import type { Env } from "../env.ts";
 import type { ClaimResult } from "./claimRule.ts";
-import type { RequestRef } from "./RegistryShard.ts";
+import type { Release, RequestRef } from "./RegistryShard.ts";
 import { shardOf } from "./shardOf.ts";
 
 type PendingClaim = RequestRef & { resolve: (r: ClaimResult) => void; reject: (e: unknown) => void };
 type ShardQueue = {
   claims: PendingClaim[];
-  releases: RequestRef[];
+  releases: Release[];
   inFlight: boolean;
   /** Kept: `idFromName` hashes the name on every call. Dropped after a failed call. */
   stub: ReturnType<typeof registryShardAt> | undefined;
@@ -49,11 +49,17 @@ export class RegistryClient {
     });
   }
 
-  release(userId: string, requestId: string): void {
+  /**
+   * A release carrying recent partners (a match confirmed or declined) goes at once, batched
+   * with whatever else waits for that shard: the rematch cooldown must hold wherever the user
+   * joins next, and this is after the match, on nobody's join path.
+   */
+  release(userId: string, requestId: string, recent?: Record<string, number>): void {
     const shard = shardOf(userId, this.#shards);
     const q = this.#queue(shard);
-    q.releases.push({ userId, requestId });
-    if (q.releases.length >= RELEASES_PER_CALL) this.#flush(shard);
+    const partners = recent && Object.keys(recent).length > 0 ? recent : undefined;
+    q.releases.push(partners ? { userId, requestId, recent: partners } : { userId, requestId });
+    if (partners || q.releases.length >= RELEASES_PER_CALL) this.#flush(shard);
   }
 
   #queue(shard: number): ShardQueue {
@@ -92,8 +98,14 @@ export class RegistryClient {
       )
       .finally(() => {
         q.inFlight = false;
-        // Claims that came meanwhile go now; releases only with them.
-        if (q.claims.length > 0 || q.releases.length >= RELEASES_PER_CALL) this.#flush(shard);
+        // Claims that came meanwhile go now; releases only with them, or if they carry partners.
+        if (
+          q.claims.length > 0 ||
+          q.releases.length >= RELEASES_PER_CALL ||
+          q.releases.some((r) => r.recent !== undefined)
+        ) {
+          this.#flush(shard);
+        }
       });
   }
 }

@@ -3,10 +3,15 @@ import { bucketActor, legacyRegistry } from "../actors.ts";
 import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { JoinRate } from "../matching/joinRate.ts";
-import { type ClaimResult, claimNeeds, type HeldClaim } from "./claimRule.ts";
+import { type Acquaintances, type ClaimResult, claimNeeds, type HeldClaim } from "./claimRule.ts";
 
 /** One claim or release in a bucket's batch: the user and the request it is about. */
 export type RequestRef = { userId: string; requestId: string };
+/** A release also carries the partners the request met (user id -> when that match ended). */
+export type Release = RequestRef & { recent?: Record<string, number> };
+
+/** One of the user's blocks, as `GET /me/blocks` shows it. */
+export type BlockEntry = { userId: string; since: string };
 
 /**
  * Routing notes for ended requests are kept longer than a request can live (queue <= 1 h,
@@ -29,12 +34,14 @@ export class RegistryShard extends DurableObject<Env> {
   #sweepBooked = false;
   /** New requests per user: a user hopping between buckets is counted here, whichever bucket. */
   readonly #rate = new JoinRate();
+  readonly #cooldownMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     const loaded = configFromEnv(env);
     this.#legacyUntil = loaded.ok ? loaded.config.LEGACY_REGISTRY_UNTIL : 0;
+    this.#cooldownMs = loaded.ok ? loaded.config.REMATCH_COOLDOWN_SECONDS * 1000 : 0;
     // `claims` holds only live (or not yet released) claims; `recent` routes ended requests by
     // id. Both are keyed by user first: every lookup is one user's.
     this.#sql.exec(`
@@ -42,6 +49,12 @@ export class RegistryShard extends DurableObject<Env> {
         request_id TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, request_id TEXT NOT NULL,
         room TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (user_id, request_id)) WITHOUT ROWID;
+      -- The user's blocks (kept until lifted) and recent partners (kept for the cooldown): what
+      -- a granted claim hands to the bucket, so pairing needs no database on the join path.
+      CREATE TABLE IF NOT EXISTS blocks (user_id TEXT NOT NULL, blocked_id TEXT NOT NULL,
+        since INTEGER NOT NULL, PRIMARY KEY (user_id, blocked_id)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS partners (user_id TEXT NOT NULL, partner_id TEXT NOT NULL,
+        at INTEGER NOT NULL, PRIMARY KEY (user_id, partner_id)) WITHOUT ROWID;
     `);
     ctx.blockConcurrencyWhile(async () => {
       this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
@@ -53,7 +66,7 @@ export class RegistryShard extends DurableObject<Env> {
    * Releases go first, so a user who left and came back in one batch is free again. Answers
    * the claims in order.
    */
-  async sync(room: string, claims: RequestRef[], releases: RequestRef[]): Promise<ClaimResult[]> {
+  async sync(room: string, claims: RequestRef[], releases: Release[]): Promise<ClaimResult[]> {
     const now = Date.now();
     for (const r of releases) this.#release(room, r, now);
     // Each claim answers for itself: one that cannot be decided (its holder or, while upgrading,
@@ -106,9 +119,43 @@ export class RegistryShard extends DurableObject<Env> {
     return legacyRegistry(this.env, userId).recentRooms();
   }
 
+  /**
+   * `PUT` / `DELETE /me/blocks/{blockedId}`. Durable here first; then the user's live request,
+   * if any, follows at once (a block also applies to requests already waiting). Its bucket is
+   * told the whole list, so a retried or reordered call cannot leave it with a stale one.
+   */
+  async setBlock(userId: string, blockedId: string, on: boolean): Promise<void> {
+    if (on) {
+      this.#sql.exec(
+        "INSERT INTO blocks (user_id, blocked_id, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        userId,
+        blockedId,
+        Date.now(),
+      );
+    } else {
+      this.#sql.exec("DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?", userId, blockedId);
+    }
+    const held = this.#current(userId);
+    if (held) await bucketActor(this.env, held.room).setBlocked(userId, this.#blockedBy(userId));
+  }
+
+  /** `GET /me/blocks`, oldest first. */
+  blocks(userId: string): BlockEntry[] {
+    return this.#sql
+      .exec<{ blocked_id: string; since: number }>(
+        "SELECT blocked_id, since FROM blocks WHERE user_id = ? ORDER BY since, blocked_id",
+        userId,
+      )
+      .toArray()
+      .map((r) => ({ userId: r.blocked_id, since: new Date(r.since).toISOString() }));
+  }
+
   override async alarm(): Promise<void> {
     this.#sql.exec("DELETE FROM recent WHERE at < ?", Date.now() - RECENT_RETENTION_MS);
-    const left = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM recent").one().n;
+    this.#sql.exec("DELETE FROM partners WHERE at < ?", Date.now() - this.#cooldownMs);
+    const left = this.#sql
+      .exec<{ n: number }>("SELECT (SELECT count(*) FROM recent) + (SELECT count(*) FROM partners) AS n")
+      .one().n;
     this.#sweepBooked = left > 0;
     if (left > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
   }
@@ -126,7 +173,7 @@ export class RegistryShard extends DurableObject<Env> {
       !this.#legacyActive() &&
       this.#writeClaim(c.userId, { room, requestId: c.requestId }, now, "if-none")
     ) {
-      return { ok: true };
+      return { ok: true, ...this.#acquaintances(c.userId, now) };
     }
     for (;;) {
       const held = await this.#held(c.userId);
@@ -137,12 +184,24 @@ export class RegistryShard extends DurableObject<Env> {
       if (!sameClaim(this.#current(c.userId), held)) continue;
       if (held) this.#noteEnded(c.userId, held, now);
       this.#writeClaim(c.userId, { room, requestId: c.requestId }, now, "replace");
-      return { ok: true };
+      return { ok: true, ...this.#acquaintances(c.userId, now) };
     }
   }
 
   /** The release goes only if the claim is still that request's: a late one frees nothing newer. */
-  #release(room: string, r: RequestRef, now: number): void {
+  #release(room: string, r: Release, now: number): void {
+    // Partners are kept whether or not the claim is still this request's: they are facts.
+    for (const [partnerId, at] of Object.entries(r.recent ?? {})) {
+      if (at + this.#cooldownMs <= now) continue;
+      this.#sql.exec(
+        `INSERT INTO partners (user_id, partner_id, at) VALUES (?, ?, ?)
+         ON CONFLICT (user_id, partner_id) DO UPDATE SET at = max(at, excluded.at)`,
+        r.userId,
+        partnerId,
+        at,
+      );
+      this.#bookSweep(now);
+    }
     const gone = this.#sql
       .exec(
         "DELETE FROM claims WHERE user_id = ? AND request_id = ? AND room = ? RETURNING 1",
@@ -163,10 +222,34 @@ export class RegistryShard extends DurableObject<Env> {
       claim.room,
       now,
     );
-    if (!this.#sweepBooked) {
-      this.#sweepBooked = true;
-      void this.ctx.storage.setAlarm(now + SWEEP_EVERY_MS);
+    this.#bookSweep(now);
+  }
+
+  #bookSweep(now: number): void {
+    if (this.#sweepBooked) return;
+    this.#sweepBooked = true;
+    void this.ctx.storage.setAlarm(now + SWEEP_EVERY_MS);
+  }
+
+  #blockedBy(userId: string): string[] {
+    return this.#sql
+      .exec<{ blocked_id: string }>("SELECT blocked_id FROM blocks WHERE user_id = ?", userId)
+      .toArray()
+      .map((r) => r.blocked_id);
+  }
+
+  #acquaintances(userId: string, now: number): Acquaintances {
+    const recent: Record<string, number> = {};
+    for (const row of this.#sql
+      .exec<{ partner_id: string; at: number }>(
+        "SELECT partner_id, at FROM partners WHERE user_id = ? AND at > ?",
+        userId,
+        now - this.#cooldownMs,
+      )
+      .toArray()) {
+      recent[row.partner_id] = row.at;
     }
+    return { blocked: this.#blockedBy(userId), recent };
   }
 
   /** Write the user's claim; with "if-none", only when they hold none (true if it was written). */

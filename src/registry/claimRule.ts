@@ -2,11 +2,19 @@
 export type HeldClaim = { room: string; requestId: string };
 
 /**
- * A claim is granted, or refused: naming the bucket that holds the user's live request, because
- * the user started too many requests lately, or because it could not be decided just now.
+ * What pairing must know about a user beyond their request, handed over with a granted claim so
+ * the bucket never asks a database on the join path: whom they blocked, and their partners still
+ * inside the rematch cooldown (user id -> when that match ended).
+ */
+export type Acquaintances = { blocked: string[]; recent: Record<string, number> };
+
+/**
+ * A claim is granted (with the user's acquaintances), or refused: naming the bucket that holds
+ * the user's live request, because the user started too many requests lately, or because it
+ * could not be decided just now.
  */
 export type ClaimResult =
-  | { ok: true }
+  | ({ ok: true } & Acquaintances)
   | { ok: false; reason: "live_elsewhere"; room: string }
   | { ok: false; reason: "rate_limited" }
   | { ok: false; reason: "unavailable" };

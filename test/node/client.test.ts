@@ -87,6 +87,7 @@ const matchFound: ServerFrame = {
   type: "match_found",
   matchId: MATCH_ID,
   partnerId: "bob",
+  role: "interviewer",
   difficulty: "easy",
   topic: "arrays",
   confirmBy: new Date(Date.now() + 20_000).toISOString(),
@@ -150,9 +151,18 @@ describe("MatchClient", () => {
     expect(again.first).toEqual({ type: "ping" });
   });
 
-  it("rejects an invalid bucket before connecting", () => {
+  it("rejects an invalid bucket or role before connecting", () => {
     expect(() => newClient().join({ difficulty: "extreme", topic: "arrays" })).toThrow();
     expect(() => newClient().join({ difficulty: "easy", topic: "a/b" })).toThrow();
+    // @ts-expect-error: not a role, as a plain-JS caller might pass
+    expect(() => newClient().join({ difficulty: "easy", topic: "arrays", role: "boss" })).toThrow();
+  });
+
+  it("asks for a role with `&role=` (and sends none for `either`)", async () => {
+    newClient().join({ difficulty: "easy", topic: "arrays", role: "interviewee" });
+    expect((await server.connection(0)).url.searchParams.get("role")).toBe("interviewee");
+    newClient().join({ difficulty: "easy", topic: "arrays" });
+    expect((await server.connection(1)).url.searchParams.has("role")).toBe(false);
   });
 
   it("emits typed frames, and confirm/decline carry the current match id", async () => {
@@ -202,6 +212,7 @@ describe("MatchClient", () => {
         type: "match_ready",
         matchId: MATCH_ID,
         partnerId: "bob",
+        role: "interviewer",
         difficulty: "easy",
         topic: "arrays",
         questionId: null,

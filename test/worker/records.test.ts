@@ -9,6 +9,7 @@ import { matches, matchRequests } from "../../src/db/schema.ts";
 import { ApiError, errorBody } from "../../src/http/apiError.ts";
 import type { AppEnv } from "../../src/http/context.ts";
 import { history } from "../../src/http/history.ts";
+import { requestRow } from "../../src/matching/testHarness.ts";
 import type { Match, MatchRequest } from "../../src/matching/types.ts";
 import type { Bucket } from "../../src/protocol/values.ts";
 import { deliverRecords, type OutboxEntry } from "../../src/records/deliverRecords.ts";
@@ -43,22 +44,12 @@ const bucketOf = (difficulty: Bucket["difficulty"] = "easy", topic = `t-${uid()}
 });
 
 function request(fields: Partial<MatchRequest> & Pick<MatchRequest, "id" | "userId">): MatchRequest {
-  return {
-    rank: 1,
-    status: "PENDING",
-    createdAt: Date.UTC(2030, 0, 1),
-    expiresAt: Date.UTC(2030, 0, 1, 0, 1),
-    pausedRemainingMs: null,
-    matchId: null,
-    graceUntil: null,
-    endedAt: null,
-    outcome: null,
-    ...fields,
-  };
+  return requestRow({ createdAt: Date.UTC(2030, 0, 1), expiresAt: Date.UTC(2030, 0, 1, 0, 1), ...fields });
 }
 
 function match(fields: Partial<Match> & Pick<Match, "id" | "users" | "requests">): Match {
   return {
+    parts: ["interviewer", "interviewee"],
     createdAt: Date.UTC(2030, 0, 1, 0, 0, 5),
     confirmBy: Date.UTC(2030, 0, 1, 0, 0, 25),
     confirmed: [],
@@ -82,6 +73,17 @@ function outbox(...rows: Array<MatchRequest | Match>): OutboxEntry[] {
   }));
 }
 
+/**
+ * An outbox entry as the actor wrote it before roles and ratings (#14): the row without those
+ * fields, which may still sit in an outbox when the new code delivers it.
+ */
+function fromBeforeRoles(row: MatchRequest | Match): OutboxEntry {
+  const [entry] = outbox(row);
+  const added = new Set(["role", "rating", "blocked", "recent", "recheckAt", "parts"]);
+  const old = Object.fromEntries(Object.entries(row).filter(([key]) => !added.has(key)));
+  return { ...entry!, body: JSON.stringify(old) };
+}
+
 async function rowCounts(db: Database, ids: { matches: string[]; requests: string[] }) {
   const [m] = ids.matches.length
     ? await db.select({ n: count() }).from(matches).where(inArray(matches.id, ids.matches))
@@ -95,12 +97,12 @@ async function rowCounts(db: Database, ids: { matches: string[]; requests: strin
 const requestRows = (db: Database, ids: string[]) =>
   db.select().from(matchRequests).where(inArray(matchRequests.id, ids)).orderBy(matchRequests.id);
 
-/** A pair matched in `bucket` at `createdAt`, as the four outbox rows the actor writes. */
-function pairedRows(bucketUsers: [string, string], createdAt: number) {
+/** A pair matched at `createdAt` (match `fields` on top), as the five outbox rows the actor writes. */
+function pairedRows(bucketUsers: [string, string], createdAt: number, fields: Partial<Match> = {}) {
   const [a, b] = bucketUsers;
   const ra = request({ id: newRequestId(), userId: a, createdAt: createdAt - 2_000 });
   const rb = request({ id: newRequestId(), userId: b, createdAt: createdAt - 1_000 });
-  const m = match({ id: newMatchId(), users: [a, b], requests: [ra.id, rb.id], createdAt });
+  const m = match({ id: newMatchId(), users: [a, b], requests: [ra.id, rb.id], createdAt, ...fields });
   const matched = (r: MatchRequest) => ({ ...r, status: "MATCHED" as const, matchId: m.id });
   return { ra, rb, m, rows: [ra, rb, m, matched(ra), matched(rb)] };
 }
@@ -279,6 +281,65 @@ describe("deliverRecords", () => {
     });
   });
 
+  it("stores each request's role and rating and what each user of a match plays", async () => {
+    const bucket = bucketOf();
+    const [alice, bob] = [newUser("alice"), newUser("bob")];
+    const ra = request({ id: newRequestId(), userId: alice, role: "either", rating: 1512.5 });
+    const rb = request({ id: newRequestId(), userId: bob, role: "interviewer", rating: null });
+    // users[0] plays interviewee: the stored roles follow `parts`, not the pairing order.
+    const m = match({
+      id: newMatchId(),
+      users: [alice, bob],
+      requests: [ra.id, rb.id],
+      parts: ["interviewee", "interviewer"],
+    });
+
+    const stored = await database(async (db) => {
+      await deliverRecords(db, bucket, outbox(ra, rb, m));
+      const [matchRow] = await db
+        .select()
+        .from(matches)
+        .where(inArray(matches.id, [m.id]));
+      return { matchRow, requests: await requestRows(db, [ra.id, rb.id]) };
+    });
+    expect(stored.matchRow).toMatchObject({
+      userA: alice,
+      roleA: "interviewee",
+      userB: bob,
+      roleB: "interviewer",
+    });
+    const byId = new Map(stored.requests.map((r) => [r.id, r]));
+    expect(byId.get(ra.id)).toMatchObject({ role: "either", rating: 1512.5 });
+    expect(byId.get(rb.id)).toMatchObject({ role: "interviewer", rating: null });
+  });
+
+  it("still writes outbox rows from before roles and ratings, with those columns null", async () => {
+    const bucket = bucketOf();
+    const [alice, bob] = [newUser("alice"), newUser("bob")];
+    const ra = request({ id: newRequestId(), userId: alice, role: "interviewer", rating: 1400 });
+    const m = match({ id: newMatchId(), users: [alice, bob], requests: [ra.id, newRequestId()] });
+    const batch = [fromBeforeRoles(ra), fromBeforeRoles(m)];
+    const [oldRequest, oldMatch] = batch.map((e) => JSON.parse(e.body));
+    expect(oldRequest).not.toHaveProperty("role");
+    expect(oldMatch).not.toHaveProperty("parts");
+
+    const stored = await database(async (db) => {
+      await deliverRecords(db, bucket, batch);
+      const [matchRow] = await db
+        .select()
+        .from(matches)
+        .where(inArray(matches.id, [m.id]));
+      return { matchRow, requests: await requestRows(db, [ra.id]), found: await findMatchFor(db, m.id, bob) };
+    });
+    expect(stored.matchRow).toMatchObject({ userA: alice, roleA: null, roleB: null });
+    expect(stored.requests).toEqual([expect.objectContaining({ id: ra.id, role: null, rating: null })]);
+    expect(matchRecordSchema.parse(stored.found)).toMatchObject({
+      partnerId: alice,
+      role: null,
+      partnerRole: null,
+    });
+  });
+
   it("skips an entry it can never write instead of blocking the rest of the batch", async () => {
     const bucket = bucketOf();
     const r = request({ id: newRequestId(), userId: newUser("erin") });
@@ -431,6 +492,8 @@ describe("history endpoints over HTTP", () => {
       userIds: [alice, bob],
       partnerId: bob,
       requestId: ra.id,
+      role: "interviewer",
+      partnerRole: "interviewee",
       createdAt: new Date(m.createdAt).toISOString(),
       confirmedAt: null,
       cancelledAt: null,
@@ -447,6 +510,38 @@ describe("history endpoints over HTTP", () => {
     const anonymous = await get(`/matches/${m.id}`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("www-authenticate")).toMatch(/^Bearer/);
+  });
+
+  it("GET /matches/{id} and GET /me/matches show each participant their own role", async () => {
+    const [carol, dave] = [newUser("carol"), newUser("dave")];
+    // Paired with carol first, but carol is the one interviewed first.
+    const withRoles = pairedRows([carol, dave], Date.UTC(2031, 3, 2), {
+      parts: ["interviewee", "interviewer"],
+    });
+    // The same two, earlier, recorded before roles existed.
+    const before = pairedRows([carol, dave], Date.UTC(2031, 3, 1));
+    await database((db) =>
+      deliverRecords(db, bucket, [...outbox(...withRoles.rows), ...before.rows.map(fromBeforeRoles)]),
+    );
+
+    const views = {
+      [carol]: { role: "interviewee", partnerRole: "interviewer", partnerId: dave },
+      [dave]: { role: "interviewer", partnerRole: "interviewee", partnerId: carol },
+    };
+    for (const [user, view] of Object.entries(views)) {
+      const one = await get(`/matches/${withRoles.m.id}`, user);
+      expect(one.status, user).toBe(200);
+      expect(matchRecordSchema.parse(await one.json()), user).toMatchObject(view);
+
+      const page = matchHistorySchema.parse(await (await get("/me/matches", user)).json());
+      expect(
+        page.matches.map((m) => [m.id, m.role, m.partnerRole]),
+        user,
+      ).toEqual([
+        [withRoles.m.id, view.role, view.partnerRole],
+        [before.m.id, null, null],
+      ]);
+    }
   });
 
   it("GET /me/matches pages with an opaque cursor and validates limit and cursor", async () => {
