@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { collabPoolUrls } from "./test/orchestrated/collabPoolKeys.ts";
 import { TEST_JWT_SECRET } from "./test/testSecret.ts";
 
 /**
@@ -47,10 +48,11 @@ export default defineConfig({
     globalSetup: ["test/setup/database.ts", "test/setup/jwks.ts", "test/setup/standInServices.ts"],
     projects: [
       workersProject("workers", ["test/worker/**/*.test.ts"]),
-      // Actors that ask the question and collaboration services on confirm.
+      // Actors that ask the question and collaboration services on confirm; the collaboration
+      // service is a pool of two URLs (the same stand-in under two counted prefixes).
       workersProject("orchestrated", ["test/orchestrated/**/*.test.ts"], (inject) => {
         const byTopic = inject<Record<string, string>>("standInServices")["by-topic"]!;
-        return { QUESTION_SERVICE_URL: byTopic, COLLAB_SERVICE_URL: byTopic };
+        return { QUESTION_SERVICE_URL: byTopic, COLLAB_SERVICE_URL: collabPoolUrls(byTopic).join(",") };
       }),
       // A deployment upgraded from per-user registry objects, inside its upgrade window.
       workersProject("upgrade", ["test/upgrade/**/*.test.ts"], () => ({

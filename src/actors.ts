@@ -1,21 +1,30 @@
 import type { Env } from "./env.ts";
 import { shardName, shardOf } from "./registry/shardOf.ts";
+import { inTenant } from "./tenancy.ts";
 
-/** Stubs by name, in one place: a bucket by canonical room name, a registry shard by user id. */
+/**
+ * Stubs by name, in one place: a bucket by its actor name (`bucketActorName`: tenant and
+ * canonical room), a registry shard by tenant and user id.
+ */
 export function bucketActor(env: Env, room: string) {
   return env.Bucket.get(env.Bucket.idFromName(room));
 }
 
-/** The shard keeping `userId`'s one live request (`shards` = REGISTRY_SHARDS). */
-export function registryShard(env: Env, userId: string, shards: number) {
-  return registryShardAt(env, shardOf(userId, shards));
+/** The tenant's shard keeping `userId`'s one live request (`shards` = REGISTRY_SHARDS). */
+export function registryShard(env: Env, tenant: string, userId: string, shards: number) {
+  return registryShardAt(env, tenant, shardOf(userId, shards));
 }
 
-export function registryShardAt(env: Env, index: number) {
-  return env.Registry.get(env.Registry.idFromName(shardName(index)));
+export function registryShardAt(env: Env, tenant: string, index: number) {
+  return env.Registry.get(env.Registry.idFromName(inTenant(tenant, shardName(index))));
 }
 
 /** The per-user registry of earlier versions, read only while upgrading (LEGACY_REGISTRY_UNTIL). */
 export function legacyRegistry(env: Env, userId: string) {
   return env.LegacyRegistry.get(env.LegacyRegistry.idFromName(userId));
+}
+
+/** The one directory of live figures (every tenant's). */
+export function directory(env: Env) {
+  return env.Directory.get(env.Directory.idFromName("directory"));
 }

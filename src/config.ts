@@ -99,6 +99,12 @@ export const configSchema = z
     RECONNECT_GRACE_SECONDS: seconds(10, 600),
     /** Two users who were in a match together (confirmed, or declined) are not paired again for this long. */
     REMATCH_COOLDOWN_SECONDS: whole(600, 0, 7 * 86_400),
+    /** The token claim naming the user's tenant; tokens without it belong to the default tenant. */
+    JWT_TENANT_CLAIM: optionalText.transform((v) => v ?? "tenant_id"),
+    /** The token claim that makes an admin when it says `admin` (`/internal/*`). */
+    JWT_ADMIN_CLAIM: optionalText.transform((v) => v ?? "role"),
+    /** Bearer token `GET /metrics` requires when set; open otherwise. */
+    METRICS_TOKEN: optionalText,
     /** The numeric token claim that carries a user's rating; tokens without it are unrated. */
     JWT_RATING_CLAIM: optionalText.transform((v) => v ?? "rating"),
     RATING_WINDOW: whole(100, 0, 1_000_000),
@@ -111,7 +117,18 @@ export const configSchema = z
     /** host:port of the WebSocket-to-TCP bridge used to reach a local Postgres (never Neon). */
     NEON_WS_PROXY: optionalText,
     QUESTION_SERVICE_URL: optionalUrl,
-    COLLAB_SERVICE_URL: optionalUrl,
+    /**
+     * A comma list of http(s) URLs (one is fine); none when unset. Sessions are spread over them
+     * round-robin and a failing one is skipped (src/orchestration/collabPool.ts).
+     */
+    COLLAB_SERVICE_URL: list.pipe(
+      z.array(
+        z.url({
+          protocol: /^https?$/,
+          error: (issue) => `must be a comma list of http(s) URLs; ${JSON.stringify(issue.input)} is not one`,
+        }),
+      ),
+    ),
     MAINTENANCE: flag,
     DEV_TOKENS: flag,
     VERSION: optionalText.transform((v) => v ?? "0.1.0"),

@@ -1,4 +1,5 @@
 import type { BucketActor } from "./bucket/BucketActor.ts";
+import type { Directory } from "./operations/Directory.ts";
 import type { RegistryShard } from "./registry/RegistryShard.ts";
 import type { UserRegistry } from "./registry/UserRegistry.ts";
 
@@ -9,6 +10,8 @@ export interface Env {
   Registry: DurableObjectNamespace<RegistryShard>;
   /** Per-user registry objects of earlier versions, read only while upgrading. */
   LegacyRegistry: DurableObjectNamespace<UserRegistry>;
+  /** The operators' view of the service, fed by the buckets' reports. */
+  Directory: DurableObjectNamespace<Directory>;
   JWT_SECRET?: string;
   JWKS_URL?: string;
   JWT_ISSUER?: string;
@@ -19,6 +22,9 @@ export interface Env {
   RECONNECT_GRACE_SECONDS?: string;
   REMATCH_COOLDOWN_SECONDS?: string;
   JWT_RATING_CLAIM?: string;
+  JWT_TENANT_CLAIM?: string;
+  JWT_ADMIN_CLAIM?: string;
+  METRICS_TOKEN?: string;
   RATING_WINDOW?: string;
   RATING_WIDEN_STEP?: string;
   RATING_WIDEN_SECONDS?: string;

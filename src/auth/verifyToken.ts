@@ -1,8 +1,18 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
 import type { Config } from "../config.ts";
+import { DEFAULT_TENANT, tenantIdSchema } from "../tenancy.ts";
 
-/** Who a verified token names: the user, when the token expires, and their rating if it has one. */
-export type Identity = { userId: string; expiresAt: number; rating: number | null };
+/**
+ * Who a verified token names: the user inside their tenant, when the token expires, their rating
+ * if it has one, and whether it is an admin's.
+ */
+export type Identity = {
+  tenant: string;
+  userId: string;
+  expiresAt: number;
+  rating: number | null;
+  admin: boolean;
+};
 
 export class TokenError extends Error {}
 
@@ -82,7 +92,19 @@ export async function verifyToken(token: string, config: Config): Promise<Identi
   if (rating !== undefined && rating !== null && (typeof rating !== "number" || !Number.isFinite(rating))) {
     throw new TokenError(`The token's \`${config.JWT_RATING_CLAIM}\` claim must be a number (a rating).`);
   }
-  return { userId, expiresAt: (payload.exp ?? 0) * 1000, rating: typeof rating === "number" ? rating : null };
+  const tenant = payload[config.JWT_TENANT_CLAIM] ?? DEFAULT_TENANT;
+  if (!tenantIdSchema.safeParse(tenant).success) {
+    throw new TokenError(
+      `The token's \`${config.JWT_TENANT_CLAIM}\` claim must be 1-64 letters, digits, \`-\` or \`_\`.`,
+    );
+  }
+  return {
+    tenant: tenant as string,
+    userId,
+    expiresAt: (payload.exp ?? 0) * 1000,
+    rating: typeof rating === "number" ? rating : null,
+    admin: payload[config.JWT_ADMIN_CLAIM] === "admin",
+  };
 }
 
 function describeJoseError(e: unknown): string {

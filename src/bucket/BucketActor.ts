@@ -7,6 +7,7 @@ import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
 import type { Clock, Match, Settings } from "../matching/types.ts";
+import { collabPoolFor } from "../orchestration/collabPool.ts";
 import { setUpSession } from "../orchestration/setUpSession.ts";
 import {
   CloseCode,
@@ -16,10 +17,12 @@ import {
   type ServerFrame,
 } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
-import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
+import { type Bucket, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
+import { parseBucketActorName } from "../tenancy.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
+import { FigureReporter } from "./FigureReporter.ts";
 import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
@@ -57,6 +60,7 @@ export class BucketActor extends Server<Env> {
    */
   #tokenExpiryAt: number | null;
   readonly #outbox: OutboxDelivery;
+  readonly #reporter: FigureReporter;
   /** Matches whose setup this instance is waiting on; a new instance starts with none. */
   readonly #setupsInFlight = new Set<string>();
   /** While any match is being set up, wake at least this often to re-ask for lost setups. */
@@ -69,11 +73,10 @@ export class BucketActor extends Server<Env> {
     this.#config = loaded.config;
     // SQLite storage is synchronous, so live state is rebuilt before any event is delivered.
     this.#storage = new BucketStorage(ctx.storage);
-    const room = parseRoomName(this.name);
-    if (!room || roomName(room) !== this.name) {
-      throw new Error(`BucketActor addressed by a non-canonical room name: ${this.name}`);
-    }
-    this.#registry = new RegistryClient(env, this.name, this.#config.REGISTRY_SHARDS);
+    const named = parseBucketActorName(this.name);
+    if (!named) throw new Error(`BucketActor addressed by a name bucketActorName did not make: ${this.name}`);
+    const { tenant, bucket: room } = named;
+    this.#registry = new RegistryClient(env, tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#gate = new JoinGate(this.#registry, (userId) => {
       this.#expire(this.#clock());
       return bucket.liveRequestOf(this.#state, userId) !== undefined;
@@ -85,8 +88,15 @@ export class BucketActor extends Server<Env> {
     this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
+    this.#reporter = new FigureReporter(env, tenant, roomName(room), () => ({
+      waiting: this.#state.queue.length,
+      live: this.#state.requests.size,
+      p50WaitMs: this.#state.stats.percentile(50),
+      p95WaitMs: this.#state.stats.percentile(95),
+    }));
     this.#outbox = new OutboxDelivery(
       this.#storage,
+      tenant,
       room,
       this.#config.DATABASE_URL,
       this.#config.NEON_WS_PROXY,
@@ -396,6 +406,7 @@ export class BucketActor extends Server<Env> {
     if (!step.wroteAnything && step.effects.length === 0) return;
     this.#storage.write(step, this.#outbox.recording);
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
+    if (step.wroteAnything) this.#reporter.changed(step.tallies);
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
@@ -431,7 +442,10 @@ export class BucketActor extends Server<Env> {
     this.#setupsInFlight.add(match.id);
     this.#setupCheckAt ??= Date.now() + SETUP_WATCHDOG_MS;
     setUpSession(
-      { questionServiceUrl: config.QUESTION_SERVICE_URL, collabServiceUrl: config.COLLAB_SERVICE_URL },
+      {
+        questionServiceUrl: config.QUESTION_SERVICE_URL,
+        collabServiceUrl: collabPoolFor(this, config.COLLAB_SERVICE_URL),
+      },
       { difficulty: this.bucket.difficulty, topic: this.bucket.topic, users: match.users, matchId: match.id },
     ).then(
       (ids) => {
@@ -512,7 +526,7 @@ function settingsFrom(c: Config): Settings {
     queueTimeoutMs: c.MATCH_TIMEOUT_SECONDS * 1000,
     confirmTimeoutMs: c.CONFIRM_TIMEOUT_SECONDS * 1000,
     reconnectGraceMs: c.RECONNECT_GRACE_SECONDS * 1000,
-    orchestrate: c.QUESTION_SERVICE_URL !== undefined || c.COLLAB_SERVICE_URL !== undefined,
+    orchestrate: c.QUESTION_SERVICE_URL !== undefined || c.COLLAB_SERVICE_URL.length > 0,
     rematchCooldownMs: c.REMATCH_COOLDOWN_SECONDS * 1000,
     ratingWindow: c.RATING_WINDOW,
     ratingWidenStep: c.RATING_WIDEN_STEP,

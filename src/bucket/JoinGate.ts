@@ -1,7 +1,7 @@
 import { JoinRate } from "../matching/joinRate.ts";
 import type { Acquaintances } from "../registry/claimRule.ts";
 import type { RegistryClient } from "../registry/RegistryClient.ts";
-import { liveElsewhere, type Refusal, tooManyJoins, unavailable } from "./refusal.ts";
+import { liveElsewhere, maintenance, type Refusal, tooManyJoins, unavailable } from "./refusal.ts";
 
 /**
  * Who may start a request in this bucket: the join rate here, and the user's one live request
@@ -72,6 +72,7 @@ export class JoinGate {
       return null;
     }
     if (result.reason === "rate_limited") return tooManyJoins();
+    if (result.reason === "maintenance") return maintenance();
     if (result.reason === "live_elsewhere") return liveElsewhere(result.room);
     return unavailable();
   }

@@ -22,6 +22,7 @@ const DELIVERY_MAX_BACKOFF_MS = 60_000;
  */
 export class OutboxDelivery {
   readonly #storage: BucketStorage;
+  readonly #tenant: string;
   readonly #bucket: Bucket;
   readonly #databaseUrl: string | undefined;
   readonly #wsProxy: string | undefined;
@@ -33,11 +34,13 @@ export class OutboxDelivery {
 
   constructor(
     storage: BucketStorage,
+    tenant: string,
     bucket: Bucket,
     databaseUrl: string | undefined,
     wsProxy: string | undefined,
   ) {
     this.#storage = storage;
+    this.#tenant = tenant;
     this.#bucket = bucket;
     this.#databaseUrl = databaseUrl;
     this.#wsProxy = wsProxy;
@@ -73,7 +76,7 @@ export class OutboxDelivery {
       const started = Date.now();
       const more = await withDatabase(url, this.#wsProxy, async (db) => {
         for (let n = 1; ; n++) {
-          await deliverRecords(db, this.#bucket, batch);
+          await deliverRecords(db, this.#bucket, batch, this.#tenant);
           this.#storage.dropOutboxThrough(batch.at(-1)!.seq);
           if (batch.length < OUTBOX_BATCH_SIZE) return false;
           // A long backlog goes on at once over a fresh connection, each within its own timeout.

@@ -1,5 +1,6 @@
 import { JOIN_WINDOW_SECONDS } from "../matching/joinRate.ts";
 import { CloseCode } from "../protocol/frames.ts";
+import { splitTenant } from "../tenancy.ts";
 
 /** A refusal the router turns into an HTTP error (sockets get an `error` frame and a close). */
 export type Refusal = {
@@ -7,7 +8,7 @@ export type Refusal = {
   status: 404 | 409 | 410 | 429 | 503;
   code: string;
   message: string;
-  /** For 429: when to try again. */
+  /** For 429 and 503 maintenance: when to try again. */
   retryAfterSeconds?: number;
 };
 
@@ -26,8 +27,17 @@ export function tooManyJoins(): Refusal {
   };
 }
 
-export function liveElsewhere(room: string): Refusal {
+export function liveElsewhere(actorName: string): Refusal {
+  // The user's own room, never their tenant's object name.
+  const room = splitTenant(actorName).base;
   return refusal(409, "already_queued", `You already have a live request in ${room}; leave it first.`);
+}
+
+export const MAINTENANCE_MESSAGE =
+  "Matching is paused for maintenance; requests and matches already under way finish normally. Try again later.";
+
+export function maintenance(): Refusal {
+  return { ...refusal(503, "maintenance", MAINTENANCE_MESSAGE), retryAfterSeconds: 300 };
 }
 
 export function unavailable(): Refusal {
@@ -38,5 +48,6 @@ export function unavailable(): Refusal {
 export function refusalClose(r: Refusal): number {
   if (r.code === "already_queued") return CloseCode.alreadyQueuedElsewhere;
   if (r.code === "rate_limited") return CloseCode.rateLimited;
+  if (r.code === "maintenance") return CloseCode.tryAgainLater;
   return 1011;
 }

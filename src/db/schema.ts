@@ -17,10 +17,14 @@ import type { Part, Role } from "../matching/types.ts";
 /** See the note above: the outbox seq of the newest version written. */
 const version = () => bigint("version", { mode: "number" }).notNull().default(0);
 
+/** Every row belongs to one tenant (CONTRACT "Tenants"); rows from before tenants are the default's. */
+const tenantId = () => text("tenant_id").notNull().default("default");
+
 export const matchRequests = pgTable(
   "match_requests",
   {
     id: text("id").primaryKey(),
+    tenantId: tenantId(),
     userId: text("user_id").notNull(),
     bucket: text("bucket").notNull(),
     difficulty: text("difficulty").notNull(),
@@ -38,13 +42,14 @@ export const matchRequests = pgTable(
     rating: doublePrecision("rating"),
     version: version(),
   },
-  (t) => [index("match_requests_user_created_idx").on(t.userId, t.createdAt)],
+  (t) => [index("match_requests_user_created_idx").on(t.tenantId, t.userId, t.createdAt)],
 );
 
 export const matches = pgTable(
   "matches",
   {
     id: text("id").primaryKey(),
+    tenantId: tenantId(),
     bucket: text("bucket").notNull(),
     difficulty: text("difficulty").notNull(),
     topic: text("topic").notNull(),
@@ -68,9 +73,9 @@ export const matches = pgTable(
   (t) => [
     // History by user, newest first: one index per side, scanned with a union. `id` breaks ties
     // in the (created_at, id) keyset the history cursor pages by, so a page is one index range.
-    index("matches_user_a_created_idx").on(t.userA, t.createdAt, t.id),
-    index("matches_user_b_created_idx").on(t.userB, t.createdAt, t.id),
-    // Popular topics over a recent time window.
-    index("matches_created_topic_idx").on(t.createdAt, t.topic),
+    index("matches_user_a_created_idx").on(t.tenantId, t.userA, t.createdAt, t.id),
+    index("matches_user_b_created_idx").on(t.tenantId, t.userB, t.createdAt, t.id),
+    // Popular topics over a recent time window, per tenant.
+    index("matches_created_topic_idx").on(t.tenantId, t.createdAt, t.topic),
   ],
 );

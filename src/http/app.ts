@@ -11,6 +11,7 @@ import { health } from "./health.ts";
 import { history } from "./history.ts";
 import { matchRequests } from "./matchRequests.ts";
 import { apiDocs } from "./openapi.ts";
+import { internal, metrics, status } from "./operations.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -42,6 +43,9 @@ app.use(
 );
 
 app.route("/api/v1/matching/health", health);
+app.route("/api/v1/matching/status", status);
+app.route("/metrics", metrics);
+app.route("/api/v1/matching/internal", internal);
 app.route("/", apiDocs);
 app.route("/api/v1/matching/dev/token", devTokens);
 app.route("/parties/bucket", bucketSocket);

@@ -1,13 +1,11 @@
 import { Hono } from "hono";
 import { bucketActor } from "../actors.ts";
 import { RATING_HEADER, ROLE_HEADER, TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
-import { CloseCode } from "../protocol/frames.ts";
 import { parseRoomName, roleSchema, roomName } from "../protocol/values.ts";
-import { refuseSocket } from "../refuseSocket.ts";
+import { bucketActorName } from "../tenancy.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
-import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
 import { checkTopicAllowed } from "./matchRequests.ts";
 
 /**
@@ -30,15 +28,14 @@ export const bucketSocket = new Hono<AppEnv>().get("/:room", authenticate, async
     throw new ApiError(400, "invalid_parameter", "`role` must be interviewer, interviewee or either.");
   }
   const identity = c.get("identity");
-  const name = roomName(bucket);
-  if (await blockedByMaintenance(c.env, c.get("config"), identity.userId, name)) {
-    return refuseSocket("maintenance", MAINTENANCE_MESSAGE, CloseCode.tryAgainLater);
-  }
+  // Maintenance is the bucket's to refuse (its user's shard says so when claiming a new
+  // request), so a user with a live request still resumes it.
+  const name = bucketActorName(identity.tenant, bucket);
   // The token stays here: the actor gets the verified user id, and the URL it keeps with the
   // socket carries no credentials.
   const url = new URL(c.req.url);
   url.searchParams.delete("token");
-  url.pathname = `/parties/bucket/${name}`;
+  url.pathname = `/parties/bucket/${roomName(bucket)}`;
   const forwarded = new Request(url, c.req.raw);
   forwarded.headers.set(USER_HEADER, identity.userId);
   forwarded.headers.set(TOKEN_EXP_HEADER, String(identity.expiresAt));

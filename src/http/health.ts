@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
+import type { Config } from "../config.ts";
 import { withDatabase } from "../db/connect.ts";
 import type { AppEnv } from "./context.ts";
 
@@ -9,15 +10,21 @@ const ROUND_TRIP_TIMEOUT_MS = 4_000;
 export const health = new Hono<AppEnv>().get("/", async (c) => {
   const config = c.get("config");
   const version = config.VERSION;
-  const url = config.DATABASE_URL;
-  if (!url)
+  if (!config.DATABASE_URL)
     return c.json({ status: "degraded", db: "down", version, detail: "DATABASE_URL is not set" }, 503);
+  if (await databaseUp(config)) return c.json({ status: "ok", db: "up", version });
+  return c.json({ status: "degraded", db: "down", version }, 503);
+});
+
+/** One `select 1` through the Neon driver, within a few seconds. */
+export async function databaseUp(config: Config): Promise<boolean> {
+  if (!config.DATABASE_URL) return false;
   try {
-    await withDatabase(url, config.NEON_WS_PROXY, (db) => db.execute(sql`select 1`), {
+    await withDatabase(config.DATABASE_URL, config.NEON_WS_PROXY, (db) => db.execute(sql`select 1`), {
       timeoutMs: ROUND_TRIP_TIMEOUT_MS,
     });
-    return c.json({ status: "ok", db: "up", version });
+    return true;
   } catch {
-    return c.json({ status: "degraded", db: "down", version }, 503);
+    return false;
   }
-});
+}

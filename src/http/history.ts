@@ -54,7 +54,7 @@ export const history = new Hono<AppEnv>()
     const id = c.req.param("id");
     // Anything that is not a match id names no match: no need to ask the database.
     const found = matchIdSchema.safeParse(id).success
-      ? await read(c, (db) => findMatchFor(db, id, c.get("identity").userId))
+      ? await read(c, (db) => findMatchFor(db, id, c.get("identity").userId, c.get("identity").tenant))
       : null;
     if (!found) throw new ApiError(404, "not_found", "No match with this id has you as a participant.");
     c.header("Cache-Control", "no-store");
@@ -73,7 +73,7 @@ export const history = new Hono<AppEnv>()
       }
     }
     const page: MatchHistory = await read(c, (db) =>
-      matchHistory(db, c.get("identity").userId, { limit, cursor }),
+      matchHistory(db, c.get("identity").userId, { limit, cursor, tenant: c.get("identity").tenant }),
     );
     c.header("Cache-Control", "no-store");
     return c.json(page);
@@ -81,7 +81,8 @@ export const history = new Hono<AppEnv>()
   .get("/topics/popular", authenticate, async (c) => {
     const { limit, hours } = validQuery(c, popularQuery);
     const sinceMs = Date.now() - hours * 3_600_000;
-    const topics = await read(c, (db) => popularTopics(db, { sinceMs, limit }));
+    const { tenant } = c.get("identity");
+    const topics = await read(c, (db) => popularTopics(db, { sinceMs, limit, tenant }));
     c.header("Cache-Control", "private, max-age=60");
     return c.json({ since: new Date(sinceMs).toISOString(), hours, topics } satisfies PopularTopics);
   });

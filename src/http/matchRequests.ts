@@ -3,11 +3,11 @@ import type { z } from "zod";
 import { bucketActor, registryShard } from "../actors.ts";
 import { notFound, type Refusal } from "../bucket/refusal.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
-import { difficultySchema, requestIdSchema, roomName, topicSchema } from "../protocol/values.ts";
+import { difficultySchema, requestIdSchema, topicSchema } from "../protocol/values.ts";
+import { bucketActorName } from "../tenancy.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
-import { blockedByMaintenance, MAINTENANCE_MESSAGE } from "./maintenance.ts";
 import { validJson } from "./validJson.ts";
 
 /**
@@ -18,13 +18,9 @@ export const matchRequests = new Hono<AppEnv>();
 
 matchRequests.post("/request", authenticate, async (c) => {
   const body = await validJson(c, createRequestBody);
-  const { userId } = c.get("identity");
+  const { userId, tenant } = c.get("identity");
   checkTopicAllowed(c.get("config").TOPICS, body.topic);
-  const room = roomName(body);
-  if (await blockedByMaintenance(c.env, c.get("config"), userId, room)) {
-    throw new ApiError(503, "maintenance", MAINTENANCE_MESSAGE, { headers: { "Retry-After": "300" } });
-  }
-  const answer = await bucketActor(c.env, room).createRequest(userId, {
+  const answer = await bucketActor(c.env, bucketActorName(tenant, body)).createRequest(userId, {
     role: body.role,
     rating: c.get("identity").rating,
   });
@@ -48,6 +44,7 @@ matchRequests.delete("/request/:id", authenticate, async (c) => {
 
 matchRequests.get("/me/request", authenticate, async (c) => {
   const { userId } = c.get("identity");
+  // Rooms the registry answers are actor names, tenant included.
   const room = await registryOf(c, userId).liveRoom(userId);
   const view = room ? await bucketActor(c.env, room).liveRequest(userId) : null;
   if (!view) throw new ApiError(404, "not_found", "You have no live request. Create one with POST /request.");
@@ -89,7 +86,8 @@ matchRequests.post("/confirm", authenticate, async (c) => {
 matchRequests.get("/queues/:difficulty/:topic", authenticate, async (c) => {
   const difficulty = param(difficultySchema, c.req.param("difficulty"), "difficulty");
   const topic = param(topicSchema, c.req.param("topic"), "topic");
-  return c.json(await bucketActor(c.env, roomName({ difficulty, topic })).queueFigures());
+  const { tenant } = c.get("identity");
+  return c.json(await bucketActor(c.env, bucketActorName(tenant, { difficulty, topic })).queueFigures());
 });
 
 function param<S extends z.ZodType>(schema: S, value: string, what: string): z.output<S> {
@@ -113,8 +111,9 @@ async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; request
   return { userId, requestId, room };
 }
 
+/** The caller's registry shard (their tenant's); the rooms it answers are bucket actor names. */
 export function registryOf(c: Context<AppEnv>, userId: string) {
-  return registryShard(c.env, userId, c.get("config").REGISTRY_SHARDS);
+  return registryShard(c.env, c.get("identity").tenant, userId, c.get("config").REGISTRY_SHARDS);
 }
 
 function fromRefusal(r: Refusal): ApiError {

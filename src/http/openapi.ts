@@ -1,3 +1,4 @@
+import { swaggerUI } from "@hono/swagger-ui";
 import { Hono } from "hono";
 import { z } from "zod";
 import {
@@ -8,18 +9,23 @@ import {
   createRequestBody,
   errorAnswer,
   healthAnswer,
+  maintenanceAnswer,
+  maintenanceBody,
   queueFigures,
+  queueSummaryAnswer,
   requestView,
+  statusAnswer,
   userIdSchema,
   waitingAnswer,
 } from "../protocol/http.ts";
 import { matchHistorySchema, matchRecordSchema, popularTopicsSchema } from "../records/recordSchemas.ts";
 import type { AppEnv } from "./context.ts";
-import { docsPage } from "./docsPage.ts";
+import { devTokenBody } from "./devTokens.ts";
 
 /**
  * OpenAPI 3.1 for the HTTP API, generated from the same zod schemas the routes validate with,
- * so the document cannot drift from the code. Built once per isolate.
+ * so the document cannot drift from the code. Built once per isolate. test/worker/docs.test.ts
+ * checks that every route of the app is in it.
  */
 const input = (s: z.ZodType) => strip(z.toJSONSchema(s, { io: "input", unrepresentable: "any" }));
 const output = (s: z.ZodType) => strip(z.toJSONSchema(s, { io: "output", unrepresentable: "any" }));
@@ -39,7 +45,10 @@ const common = {
   "400": error("Invalid input; zod issues in `details`"),
   "401": error("Missing or invalid token"),
 };
-
+const admin = {
+  "401": error("Missing or invalid token"),
+  "403": error("The token is not an admin's (`JWT_ADMIN_CLAIM`, default `role`, must be `admin`)"),
+};
 export const openApiDocument = {
   openapi: "3.1.0",
   info: {
@@ -49,13 +58,34 @@ export const openApiDocument = {
       "Pairs people for practice interviews by difficulty and topic. The WebSocket protocol at `/parties/bucket/{difficulty}.{topic}` is the primary path; this HTTP API serves clients without a socket.",
   },
   servers: [{ url: "/api/v1/matching" }],
+  tags: [
+    { name: "matching", description: "Requests and matches (the WebSocket is the primary path)" },
+    { name: "history", description: "Durable records" },
+    { name: "blocks", description: "Who is never paired with you" },
+    { name: "operations", description: "Health, status and metrics" },
+    { name: "admin", description: "For a token whose admin claim says `admin`" },
+  ],
   components: {
-    securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+    securitySchemes: {
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        bearerFormat: "JWT",
+        description:
+          "A user's JWT. Locally: `npm run token -- alice`, or `POST /dev/token` under `npm start`.",
+      },
+      metricsToken: {
+        type: "http",
+        scheme: "bearer",
+        description: "`METRICS_TOKEN`, for `GET /metrics` when it is set",
+      },
+    },
     schemas: { Error: output(errorAnswer), Request: output(requestView) },
   },
   paths: {
     "/request": {
       post: {
+        tags: ["matching"],
         summary: "Join a bucket's queue",
         security: auth,
         requestBody: {
@@ -77,6 +107,7 @@ export const openApiDocument = {
     "/request/{id}": {
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
       get: {
+        tags: ["matching"],
         summary: "Your request, with its match",
         security: auth,
         responses: {
@@ -86,6 +117,7 @@ export const openApiDocument = {
         },
       },
       delete: {
+        tags: ["matching"],
         summary: "Cancel your request",
         security: auth,
         responses: {
@@ -98,6 +130,7 @@ export const openApiDocument = {
     },
     "/me/request": {
       get: {
+        tags: ["matching"],
         summary: "Your live request",
         security: auth,
         responses: {
@@ -109,6 +142,7 @@ export const openApiDocument = {
     },
     "/confirm": {
       post: {
+        tags: ["matching"],
         summary: "Confirm (or decline with `confirmed: false`) a proposed match",
         security: auth,
         requestBody: { required: true, content: { "application/json": { schema: input(confirmBody) } } },
@@ -133,6 +167,7 @@ export const openApiDocument = {
         { name: "topic", in: "path", required: true, schema: { type: "string" } },
       ],
       get: {
+        tags: ["matching"],
         summary: "Live figures for one bucket",
         security: auth,
         responses: { "200": json(output(queueFigures), "Figures"), ...common },
@@ -140,6 +175,7 @@ export const openApiDocument = {
     },
     "/me/blocks": {
       get: {
+        tags: ["blocks"],
         summary: "The users you have blocked",
         security: auth,
         responses: { "200": json(output(blockListAnswer), "Your blocks, oldest first"), ...common },
@@ -148,11 +184,13 @@ export const openApiDocument = {
     "/me/blocks/{userId}": {
       parameters: [{ name: "userId", in: "path", required: true, schema: input(userIdSchema) }],
       put: {
+        tags: ["blocks"],
         summary: "Block a user: never paired with you again, waiting requests included",
         security: auth,
         responses: { "204": { description: "Blocked" }, ...common, "400": error("Yourself, or a bad id") },
       },
       delete: {
+        tags: ["blocks"],
         summary: "Lift a block",
         security: auth,
         responses: { "204": { description: "Lifted (or was not there)" }, ...common },
@@ -161,6 +199,7 @@ export const openApiDocument = {
     "/matches/{id}": {
       parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
       get: {
+        tags: ["history"],
         summary: "The durable record of one of your matches",
         security: auth,
         responses: {
@@ -173,6 +212,7 @@ export const openApiDocument = {
     },
     "/me/matches": {
       get: {
+        tags: ["history"],
         summary: "Your match history, newest first",
         security: auth,
         parameters: [
@@ -193,6 +233,7 @@ export const openApiDocument = {
     },
     "/topics/popular": {
       get: {
+        tags: ["history"],
         summary: "Topics ranked by recent matches",
         security: auth,
         parameters: [
@@ -208,6 +249,7 @@ export const openApiDocument = {
     },
     "/health": {
       get: {
+        tags: ["operations"],
         summary: "Liveness with a database round trip",
         responses: {
           "200": json(output(healthAnswer), "Up"),
@@ -215,9 +257,117 @@ export const openApiDocument = {
         },
       },
     },
+    "/status": {
+      get: {
+        tags: ["operations"],
+        summary: "Service status from live figures (the buckets' reports, not a scan)",
+        responses: { "200": json(output(statusAnswer), "Status") },
+      },
+    },
+    "/metrics": {
+      // Prometheus scrapes the root, not the API base.
+      servers: [{ url: "/", description: "The Worker's root" }],
+      get: {
+        tags: ["operations"],
+        summary: "Prometheus metrics",
+        description:
+          "Prometheus text format: `matcher_joins_total`, `matcher_matches_total{outcome}`, `matcher_match_cancellations_total{reason}`, `matcher_queue_timeouts_total`, `matcher_waiting_requests`, `matcher_wait_seconds` (histogram). Needs `METRICS_TOKEN` as a bearer token when that is set.",
+        security: [{ metricsToken: [] }, {}],
+        responses: {
+          "200": {
+            description: "Metrics",
+            content: { "text/plain": { schema: { type: "string" } } },
+          },
+          "401": error("`METRICS_TOKEN` is set and the bearer token is missing or wrong"),
+        },
+      },
+    },
+    "/internal/queues/summary": {
+      get: {
+        tags: ["admin"],
+        summary: "Figures for every active bucket of your tenant",
+        security: auth,
+        responses: { "200": json(output(queueSummaryAnswer), "One entry per active bucket"), ...admin },
+      },
+    },
+    "/internal/maintenance": {
+      get: {
+        tags: ["admin"],
+        summary: "Whether maintenance is on",
+        security: auth,
+        responses: { "200": json(output(maintenanceAnswer), "The state"), ...admin },
+      },
+      put: {
+        tags: ["admin"],
+        summary: "Turn maintenance on or off without a redeploy",
+        description:
+          "While on, new requests are refused (HTTP 503, sockets closed with 1013); requests under way finish.",
+        security: auth,
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: input(maintenanceBody) } },
+        },
+        responses: {
+          "200": json(output(maintenanceAnswer), "The new state"),
+          "400": error("Invalid input; zod issues in `details`"),
+          ...admin,
+        },
+      },
+    },
   },
 };
 
+/**
+ * `POST /dev/token` exists only where DEV_TOKENS=1 (which `npm start` sets) and a JWT_SECRET is
+ * configured; elsewhere it is a 404, so only there is it in the document.
+ */
+const devTokenPath = {
+  "/dev/token": {
+    post: {
+      tags: ["development"],
+      summary: "A development token for any user (only where DEV_TOKENS=1)",
+      requestBody: { required: true, content: { "application/json": { schema: input(devTokenBody) } } },
+      responses: {
+        "200": json(
+          {
+            type: "object",
+            required: ["token", "expiresInSeconds"],
+            properties: { token: { type: "string" }, expiresInSeconds: { type: "integer" } },
+          },
+          "A signed JWT; paste it into Authorize",
+        ),
+        "400": common["400"],
+      },
+    },
+  },
+};
+const withDevTokens = {
+  ...openApiDocument,
+  tags: [...openApiDocument.tags, { name: "development", description: "Only under `npm start`" }],
+  paths: { ...openApiDocument.paths, ...devTokenPath },
+};
+
+/** Where `/docs` loads Swagger UI from: public/build/swagger-ui-dist/, copied by scripts/docsAssets.ts. */
+export const SWAGGER_UI_BASE = "/build";
+export const OPENAPI_PATH = "/api/v1/matching/openapi.json";
+
 export const apiDocs = new Hono<AppEnv>()
-  .get("/api/v1/matching/openapi.json", (c) => c.json(openApiDocument))
-  .get("/docs", (c) => c.html(docsPage));
+  .get(OPENAPI_PATH, (c) => {
+    const { DEV_TOKENS, JWT_SECRET } = c.get("config");
+    return c.json(DEV_TOKENS && JWT_SECRET ? withDevTokens : openApiDocument);
+  })
+  // Swagger UI from our own static assets (no CDN), so it works offline.
+  // "Authorize" takes a bearer token that "Try it out" then sends.
+  .get(
+    "/docs",
+    swaggerUI({
+      url: OPENAPI_PATH,
+      baseUrl: SWAGGER_UI_BASE,
+      title: "Edge matcher API",
+      // The default shows a badge loaded from validator.swagger.io.
+      validatorUrl: "none",
+      tryItOutEnabled: true,
+      displayRequestDuration: true,
+      deepLinking: true,
+    }),
+  );

@@ -106,6 +106,7 @@ function propose(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: M
   s.matches.set(m.id, m);
   s.deadlines.push({ at: m.confirmBy, kind: "confirm", id: m.id });
   step.wroteMatch(m);
+  step.tallies.push({ kind: "proposed", waitsMs: [clock.now - a.createdAt, clock.now - b.createdAt] });
   for (const r of [a, b]) {
     dequeue(s, r.id);
     r.status = "MATCHED";

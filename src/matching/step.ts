@@ -1,4 +1,4 @@
-import type { ServerFrame } from "../protocol/frames.ts";
+import type { MatchCancelReason, ServerFrame } from "../protocol/frames.ts";
 import type { Effect, Match, MatchRequest } from "./types.ts";
 
 /**
@@ -6,8 +6,18 @@ import type { Effect, Match, MatchRequest } from "./types.ts";
  * the frames, closes and calls the adapter must perform. The actor persists `requests` and
  * `matches` together with its outbox in one storage transaction before performing `effects`.
  */
+/** Something the operators count (`/metrics`, `/status`): what happened, not what it wrote. */
+export type Tally =
+  | { kind: "joined" }
+  /** A match was proposed; how long each of the two had waited since their request was created. */
+  | { kind: "proposed"; waitsMs: [number, number] }
+  | { kind: "confirmed" }
+  | { kind: "cancelled"; reason: MatchCancelReason }
+  | { kind: "queue_timeout" };
+
 export class Step {
   readonly effects: Effect[] = [];
+  readonly tallies: Tally[] = [];
   readonly requests = new Map<string, MatchRequest>();
   readonly matches = new Map<string, Match>();
 

@@ -73,6 +73,7 @@ export function join(
   enqueue(s, r);
   s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
   step.wroteRequest(r);
+  step.tallies.push({ kind: "joined" });
   step.send(userId, queuedFrame(s, r));
   pairOldestCompatible(s, clock, step, [r]);
   return { step, result: { ok: true, request: r, resumed: false } };
@@ -240,6 +241,7 @@ export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number 
     if (d.kind === "queue") {
       const r = s.requests.get(d.id)!;
       endRequest(s, clock, step, r, "TIMED_OUT", "queue_timeout");
+      step.tallies.push({ kind: "queue_timeout" });
       step.send(r.userId, { type: "timeout", requestId: r.id });
       step.close(r.userId, CloseCode.queueTimeout, "queue timeout");
     } else if (d.kind === "confirm") {
@@ -364,6 +366,7 @@ function breakMatch(
   m.reason = RECORDED_REASON[survivorReason];
   s.matches.delete(m.id);
   step.wroteMatch(m);
+  step.tallies.push({ kind: "cancelled", reason: m.reason });
   const survivors: MatchRequest[] = [];
   for (const userId of m.users) {
     if (enders.includes(userId)) continue;
@@ -405,6 +408,7 @@ function finishMatch(
   m.collaborationSessionId = collaborationSessionId;
   s.matches.delete(m.id);
   step.wroteMatch(m);
+  step.tallies.push({ kind: "confirmed" });
   notePartners(s, clock, m);
   for (const userId of m.users) {
     const r = s.requests.get(s.byUser.get(userId)!)!;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CollabPool } from "./collabPool.ts";
 
 /**
  * When both sides confirm, ask the question service for a question and the collaboration service
@@ -9,11 +10,21 @@ import { z } from "zod";
  * timeouts, 5xx, 408 and 429; any other 4xx, or a success whose body is not the expected shape,
  * fails at once (asking again would get the same answer). A service that is not configured is
  * skipped and its id is null.
+ *
+ * The collaboration service may be a pool of URLs (src/orchestration/collabPool.ts): the session
+ * goes to the URL whose turn it is, and an attempt that fails there moves it to the next URL at
+ * once rather than after that URL's retries, so a dead server costs one attempt, not a whole
+ * retry policy. The retries are shared by the pool: max(attempts, URLs) attempts in all, every
+ * URL at least once, backoff only before going back to a URL this session already tried, and a
+ * URL that refused (4xx, wrong shape) is not asked again. Setup fails only when every URL was
+ * tried. The `Idempotency-Key` stays `{matchId}:collab` on every URL: a server that never saw the
+ * key creates the session, one that did (a timed-out attempt that got through) answers the same.
  */
 
 export type SessionServices = {
   questionServiceUrl?: string | undefined;
-  collabServiceUrl?: string | undefined;
+  /** One URL, or a pool whose turn and memory of failures outlive this call. */
+  collabServiceUrl?: string | CollabPool | undefined;
 };
 
 export type SessionMatch = {
@@ -29,7 +40,7 @@ export type SetUpOptions = {
   fetch?: typeof fetch;
   /** Per attempt, response body included. Default 2000. */
   attemptTimeoutMs?: number;
-  /** Attempts per service, first one included. Default 3. */
+  /** Attempts per service, first one included; a collaboration pool gets at least one per URL. Default 3. */
   attempts?: number;
   /** Wait before the second attempt, doubling after each. Default 200. */
   backoffMs?: number;
@@ -81,29 +92,27 @@ export async function setUpSession(
   };
   let questionId: string | null = null;
   if (config.questionServiceUrl) {
-    const answer = await call(
-      policy,
-      "question",
-      endpoint(config.questionServiceUrl, "/api/v1/questions/select"),
-      {
-        body: { difficulty: match.difficulty, topic: match.topic },
-        schema: questionAnswer,
-        idempotencyKey: match.matchId ? `${match.matchId}:question` : undefined,
-      },
-    );
+    const answer = await call(policy, "question", [config.questionServiceUrl], "/api/v1/questions/select", {
+      body: { difficulty: match.difficulty, topic: match.topic },
+      schema: questionAnswer,
+      idempotencyKey: match.matchId ? `${match.matchId}:question` : undefined,
+    });
     questionId = answer.id;
   }
   let collaborationSessionId: string | null = null;
   if (config.collabServiceUrl) {
+    const pool = config.collabServiceUrl instanceof CollabPool ? config.collabServiceUrl : undefined;
     const answer = await call(
       policy,
       "collab",
-      endpoint(config.collabServiceUrl, "/api/v1/collab/sessions"),
+      pool ? pool.next() : [config.collabServiceUrl as string],
+      "/api/v1/collab/sessions",
       {
         body: { user_ids: [...match.users], question_id: questionId },
         schema: collabAnswer,
         idempotencyKey: match.matchId ? `${match.matchId}:collab` : undefined,
       },
+      pool,
     );
     collaborationSessionId = answer.session_id;
   }
@@ -119,24 +128,51 @@ function endpoint(base: string, path: string): string {
 
 type Failure = { reason: SetupFailureReason; retry: boolean; detail: string; status?: number };
 
+/** Told how each attempt on a URL went (a collaboration pool's memory of failures). */
+type Health = { failed(url: string): void; succeeded(url: string): void };
+
+/**
+ * Ask `urls` (each counted once) in turn, starting with the first: an attempt that fails moves on
+ * to the next (a lone URL is simply asked again), until one answers, the attempts run out, or
+ * every URL refused. With one URL this is the plain retry policy: `attempts` tries, backoff between them,
+ * none after a refusal.
+ */
 async function call<T>(
   policy: Policy,
   service: SetupService,
-  url: string,
+  urls: readonly string[],
+  path: string,
   request: { body: unknown; schema: z.ZodType<T>; idempotencyKey: string | undefined },
+  health?: Health,
 ): Promise<T> {
   const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
   if (request.idempotencyKey) headers["idempotency-key"] = request.idempotencyKey;
+  const bases = [...new Set(urls)];
+  const budget = Math.max(policy.attempts, bases.length);
+  const tried = new Set<string>();
+  const refused = new Set<string>();
   let last: Failure | undefined;
-  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    if (attempt > 1) await sleep(policy.backoffMs * 2 ** (attempt - 2));
-    const outcome = await attemptOnce(policy, url, headers, request);
-    if (outcome.ok) return outcome.value;
+  let made = 0;
+  let backoffs = 0;
+  for (let i = 0; made < budget && refused.size < bases.length; i++) {
+    const base = bases[i % bases.length]!;
+    if (refused.has(base)) continue;
+    // Backoff lets a server recover; a server this session has not tried needs no wait.
+    if (tried.has(base)) await sleep(policy.backoffMs * 2 ** backoffs++);
+    tried.add(base);
+    made++;
+    const outcome = await attemptOnce(policy, endpoint(base, path), headers, request);
+    if (outcome.ok) {
+      health?.succeeded(base);
+      return outcome.value;
+    }
+    health?.failed(base);
     last = outcome.failure;
-    if (!last.retry) throw new SetupFailedError(service, last.reason, attempt, last.detail, last.status);
+    if (!last.retry) refused.add(base);
   }
   const final: Failure = last ?? { reason: "network", retry: false, detail: "no attempt made" };
-  throw new SetupFailedError(service, final.reason, policy.attempts, final.detail, final.status);
+  const detail = bases.length > 1 ? `${final.detail}; all ${bases.length} URLs tried` : final.detail;
+  throw new SetupFailedError(service, final.reason, made, detail, final.status);
 }
 
 async function attemptOnce<T>(

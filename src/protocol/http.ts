@@ -88,3 +88,40 @@ export const userIdSchema = z.string().min(1, "must not be empty").max(128, "mus
 export const blockListAnswer = z.object({
   blocked: z.array(z.object({ userId: z.string(), since: iso })),
 });
+
+// ---- Operations (CONTRACT "Operations") ----
+
+export const statusAnswer = z.object({
+  status: z.enum(["ok", "degraded"]),
+  version: z.string(),
+  db: z.enum(["up", "down"]),
+  /** Whether new requests are refused (the default tenant's switch). */
+  maintenance: z.boolean(),
+  buckets: z.object({
+    /** Buckets with a live request (waiting or in a proposed match). */
+    active: z.number().int().min(0),
+    /** Requests waiting in a queue now. */
+    waiting: z.number().int().min(0),
+  }),
+  matchesLastHour: z.number().int().min(0),
+});
+
+export const queueSummaryAnswer = z.object({
+  buckets: z.array(
+    z.object({
+      room: z.string(),
+      waiting: z.number().int().min(0),
+      p50WaitMs: z.number().int().nullable(),
+      p95WaitMs: z.number().int().nullable(),
+      matchedLastHour: z.number().int().min(0),
+    }),
+  ),
+});
+
+export const maintenanceBody = z.object({ on: z.boolean() }).strict();
+
+export const maintenanceAnswer = z.object({
+  on: z.boolean(),
+  /** When it was last switched at runtime; null while it is as deployed (`MAINTENANCE`). */
+  since: iso.nullable(),
+});

@@ -3,6 +3,7 @@ import type { PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/connect.ts";
 import { matches, matchRequests } from "../db/schema.ts";
 import { type Bucket, roomName } from "../protocol/values.ts";
+import { DEFAULT_TENANT } from "../tenancy.ts";
 import { outboxMatchSchema, outboxRequestSchema } from "./recordSchemas.ts";
 
 /** One row of a bucket actor's outbox, as stored there. */
@@ -40,8 +41,9 @@ export async function deliverRecords(
   db: Database,
   bucket: Bucket,
   entries: readonly OutboxEntry[],
+  tenant: string = DEFAULT_TENANT,
 ): Promise<void> {
-  const { requests, matchRows } = decodeEntries(bucket, entries);
+  const { requests, matchRows } = decodeEntries(tenant, bucket, entries);
   const statements: Array<(tx: Database) => Promise<unknown>> = [];
   for (const chunk of chunks(matchRows, ROWS_PER_STATEMENT)) {
     statements.push((tx) =>
@@ -83,6 +85,7 @@ export async function deliverRecords(
 
 /** Parse, validate and map entries; keep only the newest version of each row, in seq order. */
 function decodeEntries(
+  tenant: string,
   bucket: Bucket,
   entries: readonly OutboxEntry[],
 ): { requests: RequestRow[]; matchRows: MatchRow[] } {
@@ -110,6 +113,7 @@ function decodeEntries(
       const r = parsed.data;
       newestRequest.set(r.id, {
         id: r.id,
+        tenantId: tenant,
         userId: r.userId,
         bucket: room,
         difficulty: bucket.difficulty,
@@ -133,6 +137,7 @@ function decodeEntries(
       const endedAt = m.endedAt === null ? null : new Date(m.endedAt);
       newestMatch.set(m.id, {
         id: m.id,
+        tenantId: tenant,
         bucket: room,
         difficulty: bucket.difficulty,
         topic: bucket.topic,

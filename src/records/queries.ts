@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gte, lt, ne, or, type SQL, sql } from "drizzle-orm"
 import { unionAll } from "drizzle-orm/pg-core";
 import type { Database } from "../db/connect.ts";
 import { matches } from "../db/schema.ts";
+import { DEFAULT_TENANT } from "../tenancy.ts";
 import type { MatchHistory, MatchRecord, PopularTopic } from "./recordSchemas.ts";
 
 /** Read side of the durable records, behind `GET /matches/{id}`, `/me/matches`, `/topics/popular`. */
@@ -24,11 +25,18 @@ export async function findMatchFor(
   db: Database,
   matchId: string,
   userId: string,
+  tenant: string = DEFAULT_TENANT,
 ): Promise<MatchRecord | null> {
   const [row] = await db
     .select()
     .from(matches)
-    .where(and(eq(matches.id, matchId), or(eq(matches.userA, userId), eq(matches.userB, userId))))
+    .where(
+      and(
+        eq(matches.id, matchId),
+        eq(matches.tenantId, tenant),
+        or(eq(matches.userA, userId), eq(matches.userB, userId)),
+      ),
+    )
     .limit(1);
   return row ? toRecord(row, userId) : null;
 }
@@ -41,7 +49,11 @@ export async function findMatchFor(
 export async function matchHistory(
   db: Database,
   userId: string,
-  { limit, cursor }: { limit: number; cursor?: string | null | undefined },
+  {
+    limit,
+    cursor,
+    tenant = DEFAULT_TENANT,
+  }: { limit: number; cursor?: string | null | undefined; tenant?: string },
 ): Promise<MatchHistory> {
   const n = Math.min(Math.max(Math.trunc(limit), 1), HISTORY_MAX_LIMIT);
   const after = cursor ? decodeCursor(cursor) : null;
@@ -57,9 +69,9 @@ export async function matchHistory(
       .orderBy(desc(matches.createdAt), desc(matches.id))
       .limit(n + 1);
   const rows = await unionAll(
-    side(eq(matches.userA, userId)),
+    side(and(eq(matches.tenantId, tenant), eq(matches.userA, userId))),
     // A user is never paired with themselves; the guard keeps even a bad row from appearing twice.
-    side(and(eq(matches.userB, userId), ne(matches.userA, userId))),
+    side(and(eq(matches.tenantId, tenant), eq(matches.userB, userId), ne(matches.userA, userId))),
   )
     .orderBy(desc(matches.createdAt), desc(matches.id))
     .limit(n + 1);
@@ -77,7 +89,12 @@ export async function matchHistory(
  */
 export async function popularTopics(
   db: Database,
-  { sinceMs, untilMs, limit }: { sinceMs: number; untilMs?: number | undefined; limit: number },
+  {
+    sinceMs,
+    untilMs,
+    limit,
+    tenant = DEFAULT_TENANT,
+  }: { sinceMs: number; untilMs?: number | undefined; limit: number; tenant?: string },
 ): Promise<PopularTopic[]> {
   const n = Math.min(Math.max(Math.trunc(limit), 1), POPULAR_MAX_LIMIT);
   const count = sql<number>`count(*)::int`;
@@ -94,6 +111,7 @@ export async function popularTopics(
     .from(matches)
     .where(
       and(
+        eq(matches.tenantId, tenant),
         gte(matches.createdAt, new Date(sinceMs)),
         untilMs === undefined ? undefined : lt(matches.createdAt, new Date(untilMs)),
       ),

@@ -31,12 +31,15 @@ const RELEASES_PER_CALL = 256;
  */
 export class RegistryClient {
   readonly #env: Env;
+  readonly #tenant: string;
   readonly #room: string;
   readonly #shards: number;
   readonly #queues = new Map<number, ShardQueue>();
 
-  constructor(env: Env, room: string, shards: number) {
+  /** `room` is the bucket's actor name (tenant and room): what the shard calls it back by. */
+  constructor(env: Env, tenant: string, room: string, shards: number) {
     this.#env = env;
+    this.#tenant = tenant;
     this.#room = room;
     this.#shards = shards;
   }
@@ -79,7 +82,7 @@ export class RegistryClient {
     q.inFlight = true;
     // A call that throws at once, or never answers, must not hold this shard's joins for good.
     const call = Promise.resolve().then(() => {
-      q.stub ??= registryShardAt(this.#env, shard);
+      q.stub ??= registryShardAt(this.#env, this.#tenant, shard);
       return q.stub.sync(
         this.#room,
         claims.map(({ userId, requestId }) => ({ userId, requestId })),

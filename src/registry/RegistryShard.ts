@@ -3,6 +3,7 @@ import { bucketActor, legacyRegistry } from "../actors.ts";
 import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { JoinRate } from "../matching/joinRate.ts";
+import { DEFAULT_TENANT, splitTenant } from "../tenancy.ts";
 import { type Acquaintances, type ClaimResult, claimNeeds, type HeldClaim } from "./claimRule.ts";
 
 /** One claim or release in a bucket's batch: the user and the request it is about. */
@@ -35,12 +36,17 @@ export class RegistryShard extends DurableObject<Env> {
   /** New requests per user: a user hopping between buckets is counted here, whichever bucket. */
   readonly #rate = new JoinRate();
   readonly #cooldownMs: number;
+  /** `MAINTENANCE` as deployed; the runtime switch (`PUT /internal/maintenance`) is in `meta`. */
+  readonly #deployMaintenance: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     const loaded = configFromEnv(env);
-    this.#legacyUntil = loaded.ok ? loaded.config.LEGACY_REGISTRY_UNTIL : 0;
+    // Only the default tenant's users can have per-user objects from before (no tenants then).
+    const tenant = splitTenant(ctx.id.name ?? "").tenant;
+    this.#legacyUntil = loaded.ok && tenant === DEFAULT_TENANT ? loaded.config.LEGACY_REGISTRY_UNTIL : 0;
+    this.#deployMaintenance = loaded.ok && loaded.config.MAINTENANCE;
     this.#cooldownMs = loaded.ok ? loaded.config.REMATCH_COOLDOWN_SECONDS * 1000 : 0;
     // `claims` holds only live (or not yet released) claims; `recent` routes ended requests by
     // id. Both are keyed by user first: every lookup is one user's.
@@ -55,6 +61,7 @@ export class RegistryShard extends DurableObject<Env> {
         since INTEGER NOT NULL, PRIMARY KEY (user_id, blocked_id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS partners (user_id TEXT NOT NULL, partner_id TEXT NOT NULL,
         at INTEGER NOT NULL, PRIMARY KEY (user_id, partner_id)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
     ctx.blockConcurrencyWhile(async () => {
       this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
@@ -139,6 +146,31 @@ export class RegistryShard extends DurableObject<Env> {
     if (held) await bucketActor(this.env, held.room).setBlocked(userId, this.#blockedBy(userId));
   }
 
+  /**
+   * Maintenance for this tenant: as switched at runtime (`PUT /internal/maintenance`, stored
+   * here as the time it was switched, negative for off), else as deployed (`MAINTENANCE`).
+   */
+  maintenance(): { on: boolean; since: string | null } {
+    const row = this.#sql
+      .exec<{ value: number }>("SELECT value FROM meta WHERE key = 'maintenance'")
+      .toArray()[0];
+    if (!row) return { on: this.#deployMaintenance, since: null };
+    return { on: row.value > 0, since: new Date(Math.abs(row.value)).toISOString() };
+  }
+
+  /** Switch maintenance at runtime; the router sets every shard of the tenant. */
+  setMaintenance(on: boolean): void {
+    const row = this.#sql
+      .exec<{ value: number }>("SELECT value FROM meta WHERE key = 'maintenance'")
+      .toArray()[0];
+    // Already so: keep when it was switched.
+    if (row && row.value > 0 === on) return;
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO meta (key, value) VALUES ('maintenance', ?)",
+      on ? Date.now() : -Date.now(),
+    );
+  }
+
   /** `GET /me/blocks`, oldest first. */
   blocks(userId: string): BlockEntry[] {
     return this.#sql
@@ -167,6 +199,9 @@ export class RegistryShard extends DurableObject<Env> {
    * again on what the row says afterwards, until the row did not move under us.
    */
   async #claim(room: string, c: RequestRef, now: number): Promise<ClaimResult> {
+    // Every new request of the tenant's users is claimed here, so this is where maintenance
+    // turns new requests away (resumes and live matches need no claim, so they go on).
+    if (this.maintenance().on) return { ok: false, reason: "maintenance" };
     if (!this.#rate.allow(c.userId, now)) return { ok: false, reason: "rate_limited" };
     // While upgrading, the old per-user object may hold a live claim: no shortcut then.
     if (

@@ -10,13 +10,15 @@ export type Acquaintances = { blocked: string[]; recent: Record<string, number> 
 
 /**
  * A claim is granted (with the user's acquaintances), or refused: naming the bucket that holds
- * the user's live request, because the user started too many requests lately, or because it
- * could not be decided just now.
+ * the user's live request, because the user started too many requests lately, because the
+ * tenant is in maintenance (new requests are refused, live ones go on), or because it could
+ * not be decided just now.
  */
 export type ClaimResult =
   | ({ ok: true } & Acquaintances)
   | { ok: false; reason: "live_elsewhere"; room: string }
   | { ok: false; reason: "rate_limited" }
+  | { ok: false; reason: "maintenance" }
   | { ok: false; reason: "unavailable" };
 
 /**

@@ -4,7 +4,8 @@
  * Starts `npm start` on a free port with a throwaway data dir and short timeouts, waits for
  * health, then drives headless Chromium (playwright-core + /usr/bin/chromium, never a
  * downloaded browser) through: (a) two users match and both confirm, (b) a lone user times out,
- * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first.
+ * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first; and
+ * the API docs page (Swagger UI) renders from this server alone and sends the token it is given.
  * Screenshots go to test-results/e2e/.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
  */
@@ -239,6 +240,98 @@ async function main(): Promise<number> {
           "--disable-quic",
         ],
       }),
+    );
+
+    await scenario(
+      "the API docs render with no request leaving the machine; Authorize sends the token",
+      async (users) => {
+        if (!browser) throw new Error("no browser");
+        const context = await browser.newContext({
+          viewport: { width: 1200, height: 900 },
+          reducedMotion: "reduce",
+        });
+        context.setDefaultTimeout(STEP_TIMEOUT_MS);
+        // Anything for another host is recorded and refused, so a regression cannot reach out either.
+        const foreign: string[] = [];
+        const isLocal = (url: string) => /^(data|blob|about):/.test(url) || new URL(url).origin === base;
+        await context.route(
+          (url) => !isLocal(url.href),
+          (route) => route.abort("blockedbyclient"),
+        );
+        const page = await context.newPage();
+        users.push({ name: "docs", context, page });
+        let requests = 0;
+        page.on("request", (req) => {
+          requests++;
+          if (!isLocal(req.url())) foreign.push(`${req.method()} ${req.url()}`);
+        });
+        page.on("pageerror", (error) => log(`  [docs] page error: ${error.message}`));
+
+        const doc = (await (await fetch(`${base}/api/v1/matching/openapi.json`)).json()) as {
+          paths: Record<string, Record<string, unknown>>;
+        };
+        const operations = Object.values(doc.paths).flatMap((item) =>
+          Object.keys(item).filter((k) => ["get", "put", "post", "delete", "patch"].includes(k)),
+        ).length;
+        await page.goto(`${base}/docs`, { timeout: STEP_TIMEOUT_MS });
+        const rendered = await page
+          .getByText("Join a bucket's queue")
+          .waitFor()
+          .then(
+            () => "",
+            (error: Error) => error.message,
+          );
+        expectThat(foreign.length === 0, `requests left the machine:\n${foreign.join("\n")}`);
+        expectThat(rendered === "", `the operations did not render: ${rendered}`);
+        const shown = await page.locator(".opblock").count();
+        expectThat(
+          shown === operations,
+          `the page shows ${shown} operations, the document has ${operations}`,
+        );
+        await page.screenshot({ path: join(OUT, "e1-docs.png"), fullPage: false });
+
+        // Authorize with a development token for the `bearer` scheme.
+        const minted = await fetch(`${base}/api/v1/matching/dev/token`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ userId: `docs-${run}` }),
+        });
+        const { token } = (await minted.json()) as { token: string };
+        await page.locator(".auth-wrapper button.authorize").click();
+        const bearer = page
+          .locator(".modal-ux .auth-container")
+          .filter({ has: page.locator("h4 code", { hasText: /^bearer$/ }) });
+        await bearer.locator("input").fill(token);
+        await bearer.locator("button.authorize").click();
+        await page.screenshot({ path: join(OUT, "e2-docs-authorized.png") });
+        await bearer.locator("button.btn-done").click();
+
+        // "Try it out" (on from the start): GET /me/blocks carries the token and is answered 200.
+        const blocks = page.locator(".opblock").filter({ hasText: "The users you have blocked" });
+        await blocks.locator(".opblock-summary").first().click();
+        const sent = page.waitForRequest((r) => new URL(r.url()).pathname === "/api/v1/matching/me/blocks");
+        await blocks.getByRole("button", { name: "Execute" }).click();
+        const request = await sent;
+        expectThat(
+          request.headers().authorization === `Bearer ${token}`,
+          `the try-it request should carry the token, had ${request.headers().authorization ?? "none"}`,
+        );
+        const answer = await request.response();
+        expectThat(answer?.status() === 200, `GET /me/blocks with the token answered ${answer?.status()}`);
+        await blocks.locator(".live-responses-table .response-col_status").first().waitFor();
+        await page.screenshot({ path: join(OUT, "e3-docs-try-it.png") });
+
+        // /metrics sits at the root: its per-path server must be honoured.
+        const metrics = page.locator(".opblock").filter({ hasText: "Prometheus metrics" });
+        await metrics.locator(".opblock-summary").first().click();
+        const scraped = page.waitForRequest((r) => new URL(r.url()).pathname.endsWith("/metrics"));
+        await metrics.getByRole("button", { name: "Execute" }).click();
+        const metricsPath = new URL((await scraped).url()).pathname;
+        expectThat(metricsPath === "/metrics", `try-it for /metrics requested ${metricsPath}`);
+
+        log(`  the docs page made ${requests} requests, ${foreign.length} to another host`);
+        expectThat(foreign.length === 0, `requests left the machine:\n${foreign.join("\n")}`);
+      },
     );
 
     await scenario("two users match, both confirm, both see the ready screen", async (users) => {

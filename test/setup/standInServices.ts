@@ -15,7 +15,9 @@ import type { TestProject } from "vitest/node";
  * - malformed: 200 with a body that is not the expected shape
  * - by-topic:  like `failing` for buckets whose topic starts with `fail-`, answers after
  *              BY_TOPIC_SLOW_MS for `slow-`, else like `good`; for a Worker configured once for
- *              a whole test file (test/orchestrated/)
+ *              a whole test file (test/orchestrated/). A topic `down-{key}-…` fails (503) only
+ *              under the prefix `/k/{key}`: one URL of a collaboration pool that is down
+ *              (test/orchestrated/collabPoolKeys.ts)
  *
  * A base URL may carry a prefix `/k/{key}` (e.g. `http://127.0.0.1:4567/k/test-7`): calls are
  * counted, and the flaky service's failures are spent, per key, so tests stay independent and
@@ -146,7 +148,9 @@ function handlerFor(behaviour: StandInBehaviour) {
       case "by-topic":
         // The collab call carries the topic inside the question id (`q-{difficulty}-{topic}`).
         if (JSON.stringify(body).includes("fail-")) send(res, 500, { detail: "Internal Server Error" });
-        else if (JSON.stringify(body).includes("slow-")) {
+        else if (prefixed && JSON.stringify(body).includes(`down-${key}-`)) {
+          send(res, 503, { detail: "Service Unavailable" });
+        } else if (JSON.stringify(body).includes("slow-")) {
           const timer = setTimeout(() => answer(res, endpoint, body), BY_TOPIC_SLOW_MS);
           req.socket.once("close", () => clearTimeout(timer));
         } else answer(res, endpoint, body);

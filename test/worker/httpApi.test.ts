@@ -2,7 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/http/app.ts";
 import { confirmedAnswer, queueFigures, requestView } from "../../src/protocol/http.ts";
-import { api, newTopic, newUser } from "./httpClient.ts";
+import { API, api, newTopic, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, tokenFor } from "./socketClient.ts";
 
 afterEach(() => {
@@ -207,43 +207,63 @@ describe("queue figures, rate limits and maintenance", () => {
   });
 
   it("in maintenance, refuses new requests with 503 while requests under way go on", async () => {
+    // A tenant of its own: the switch is the tenant's, and other tests must not see it.
+    const tenant = `m-${crypto.randomUUID().slice(0, 8)}`;
     const topic = newTopic();
     const waiting = newUser("waiting");
-    const created = requestView.parse(
-      (await api(waiting, "POST", "/request", { difficulty: "easy", topic })).json,
-    );
-    const paused = { ...env, MAINTENANCE: "1" };
-    const call = async (userId: string, method: string, path: string, body?: unknown) =>
-      app.request(
-        `/api/v1/matching${path}`,
-        {
-          method,
-          headers: { authorization: `Bearer ${await tokenFor(userId)}`, "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
+    const call = async (userId: string, method: string, path: string, body?: unknown, admin = false) =>
+      SELF.fetch(`https://matcher.test/api/v1/matching${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${await tokenFor(userId, { claims: { tenant_id: tenant, ...(admin ? { role: "admin" } : {}) } })}`,
+          "content-type": "application/json",
         },
-        paused,
-      );
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const created = requestView.parse(
+      await (await call(waiting, "POST", "/request", { difficulty: "easy", topic })).json(),
+    );
+    expect((await call(newUser("ops"), "PUT", "/internal/maintenance", { on: true }, true)).status).toBe(200);
     const refused = await call(newUser("new"), "POST", "/request", { difficulty: "easy", topic });
     expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("300");
     expect(await refused.json()).toMatchObject({ error: { code: "maintenance" } });
     expect((await call(waiting, "POST", "/request", { difficulty: "easy", topic })).status).toBe(200);
     expect((await call(waiting, "GET", `/request/${created.id}`)).status).toBe(200);
     expect((await call(waiting, "DELETE", `/request/${created.id}`)).status).toBe(200);
+    expect((await call(newUser("ops"), "PUT", "/internal/maintenance", { on: false }, true)).status).toBe(
+      200,
+    );
+    expect((await call(newUser("new"), "POST", "/request", { difficulty: "easy", topic })).status).toBe(201);
   });
 });
 
 describe("maintenance on the socket path", () => {
   it("turns a new socket away with an error frame and 1013, but lets a live request resume", async () => {
+    const tenant = `m-${crypto.randomUUID().slice(0, 8)}`;
+    const claims = { tenant_id: tenant };
     const topic = newTopic();
     const room = `easy.${topic}`;
     const waiting = newUser("waiting");
-    await api(waiting, "POST", "/request", { difficulty: "easy", topic });
-    const paused = { ...env, MAINTENANCE: "1" };
+    const admin = await tokenFor(newUser("ops"), { claims: { ...claims, role: "admin" } });
+    await SELF.fetch(`${API}/request`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${await tokenFor(waiting, { claims })}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ difficulty: "easy", topic }),
+    });
+    const switched = await SELF.fetch(`${API}/internal/maintenance`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ on: true }),
+    });
+    expect(await switched.json()).toMatchObject({ on: true });
     const connect = async (userId: string) => {
-      const res = await app.request(
-        `/parties/bucket/${room}?token=${await tokenFor(userId)}`,
+      const res = await SELF.fetch(
+        `https://matcher.test/parties/bucket/${room}?token=${await tokenFor(userId, { claims })}`,
         { headers: { Upgrade: "websocket" } },
-        paused,
       );
       const ws = res.webSocket!;
       const first = new Promise<{ type: string; code?: string }>((resolve) =>

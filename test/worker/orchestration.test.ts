@@ -1,5 +1,8 @@
 import { describe, expect, inject, it } from "vitest";
+import { parseConfig } from "../../src/config.ts";
+import { CollabPool, collabPoolFor, UNHEALTHY_MS } from "../../src/orchestration/collabPool.ts";
 import { SetupFailedError, setUpSession } from "../../src/orchestration/setUpSession.ts";
+import { TEST_JWT_SECRET } from "../testSecret.ts";
 
 // Provided by test/setup/standInServices.ts (a root globalSetup); declared here too because the
 // Worker tests' tsconfig does not include the Node-side setup files.
@@ -196,5 +199,223 @@ describe("setUpSession", () => {
     );
     expect(error).toMatchObject({ reason: "server_error", status: 503, attempts: 3 });
     expect(calls).toBe(3);
+  });
+});
+
+/** A fetch that answers each base URL with `answer(base)` (a status) and logs every call. */
+function poolFetch(answer: (base: string) => number | "hang") {
+  const calls: Array<{ base: string; idempotencyKey: string | null }> = [];
+  const fakeFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const base = new URL(String(input)).origin;
+    calls.push({ base, idempotencyKey: new Headers(init?.headers).get("idempotency-key") });
+    const status = answer(base);
+    if (status === "hang") {
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+      );
+    }
+    return status < 300
+      ? Response.json({ session_id: `s-at-${new URL(base).hostname}` }, { status })
+      : new Response("no", { status });
+  }) as typeof fetch;
+  return { fetch: fakeFetch, calls, bases: () => calls.map((c) => new URL(c.base).hostname.split(".")[0]) };
+}
+
+const [A, B, C, D] = ["https://a.invalid", "https://b.invalid", "https://c.invalid", "https://d.invalid"];
+const collabOnly = (pool: CollabPool) => ({ collabServiceUrl: pool });
+/** A backoff long enough to see: moving on to a URL the session has not tried waits none. */
+const noWait = { attemptTimeoutMs: 300, attempts: 3, backoffMs: 1_000 };
+
+describe("collaboration pool (COLLAB_SERVICE_URL with several URLs)", () => {
+  it("reads COLLAB_SERVICE_URL as a comma list of http(s) URLs and names the key for a bad one", () => {
+    const read = (value: string | undefined) =>
+      parseConfig({ JWT_SECRET: TEST_JWT_SECRET, COLLAB_SERVICE_URL: value });
+    const urls = (value: string | undefined) => {
+      const r = read(value);
+      return r.ok ? r.config.COLLAB_SERVICE_URL : r.problems;
+    };
+    expect(urls(undefined)).toEqual([]);
+    expect(urls("")).toEqual([]);
+    expect(urls("https://collab.example/api")).toEqual(["https://collab.example/api"]);
+    expect(urls(" https://a.example , http://10.0.0.2:8080/,")).toEqual([
+      "https://a.example",
+      "http://10.0.0.2:8080/",
+    ]);
+    expect(urls("https://a.example,ftp://b.example")).toEqual([
+      {
+        key: "COLLAB_SERVICE_URL",
+        message: 'must be a comma list of http(s) URLs; "ftp://b.example" is not one',
+      },
+    ]);
+    expect(urls("not a url")).toMatchObject([{ key: "COLLAB_SERVICE_URL" }]);
+  });
+
+  it("keeps one pool per owner (a bucket actor), and none without URLs", () => {
+    const owner = {};
+    const pool = collabPoolFor(owner, [A, B]);
+    expect(pool?.urls).toEqual([A, B]);
+    expect(collabPoolFor(owner, [A, B])).toBe(pool);
+    expect(collabPoolFor({}, [A, B])).not.toBe(pool);
+    expect(collabPoolFor(owner, [])).toBeUndefined();
+    expect(new CollabPool([A, A, B]).urls).toEqual([A, B]);
+  });
+
+  it("spreads sessions round-robin over the URLs, from the pool's starting turn", async () => {
+    const service = poolFetch(() => 201);
+    const pool = new CollabPool([A, B, C], { start: 1 });
+    const sessions: Array<string | null> = [];
+    for (let i = 0; i < 6; i++) {
+      sessions.push(
+        (await setUpSession(collabOnly(pool), match, { fetch: service.fetch })).collaborationSessionId,
+      );
+    }
+    expect(service.bases()).toEqual(["b", "c", "a", "b", "c", "a"]);
+    expect(sessions).toEqual([
+      "s-at-b.invalid",
+      "s-at-c.invalid",
+      "s-at-a.invalid",
+      "s-at-b.invalid",
+      "s-at-c.invalid",
+      "s-at-a.invalid",
+    ]);
+  });
+
+  it("moves a session to the next URL at once when its URL fails, with the same idempotency key", async () => {
+    const service = poolFetch((base) => (base === B ? 503 : 201));
+    const pool = new CollabPool([A, B, C], { start: 1 });
+    const started = Date.now();
+    const ids = await setUpSession(
+      collabOnly(pool),
+      { ...match, matchId: "mat_1" },
+      { ...noWait, fetch: service.fetch },
+    );
+    expect(ids.collaborationSessionId).toBe("s-at-c.invalid");
+    expect(service.calls).toEqual([
+      { base: B, idempotencyKey: "mat_1:collab" },
+      { base: C, idempotencyKey: "mat_1:collab" },
+    ]);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it("moves on from a URL that does not answer in time", async () => {
+    const service = poolFetch((base) => (base === A ? "hang" : 201));
+    const pool = new CollabPool([A, B], { start: 0 });
+    const started = Date.now();
+    const ids = await setUpSession(collabOnly(pool), match, { ...noWait, fetch: service.fetch });
+    expect(ids.collaborationSessionId).toBe("s-at-b.invalid");
+    expect(service.bases()).toEqual(["a", "b"]);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("skips a failed URL for the next sessions until its unhealthy window is over", async () => {
+    let now = 1_000_000;
+    let bDown = true;
+    const service = poolFetch((base) => (base === B && bDown ? 500 : 201));
+    const pool = new CollabPool([A, B, C], { start: 1, now: () => now });
+    const once = () => setUpSession(collabOnly(pool), match, { ...noWait, fetch: service.fetch });
+    await once(); // b fails, c creates it
+    expect(pool.isUnhealthy(B)).toBe(true);
+    for (let i = 0; i < 4; i++) await once();
+    // The healthy ones take turns; b is not asked.
+    expect(service.bases()).toEqual(["b", "c", "a", "c", "a", "c"]);
+    now += UNHEALTHY_MS + 1;
+    bDown = false;
+    service.calls.length = 0;
+    for (let i = 0; i < 3; i++) await once();
+    expect(service.bases().sort()).toEqual(["a", "b", "c"]);
+    expect(pool.isUnhealthy(B)).toBe(false);
+  });
+
+  it("with every URL unhealthy, still tries them in turn rather than giving up", async () => {
+    const service = poolFetch(() => 201);
+    const pool = new CollabPool([A, B], { start: 0 });
+    pool.failed(A);
+    pool.failed(B);
+    expect(
+      (await setUpSession(collabOnly(pool), match, { fetch: service.fetch })).collaborationSessionId,
+    ).toBe("s-at-a.invalid");
+    // a answered, so it is healthy again and preferred while b's window lasts.
+    expect([pool.isUnhealthy(A), pool.isUnhealthy(B)]).toEqual([false, true]);
+    await setUpSession(collabOnly(pool), match, { fetch: service.fetch });
+    expect(service.bases()).toEqual(["a", "a"]);
+  });
+
+  it("fails with every URL tried, once each, when all of them fail", async () => {
+    const service = poolFetch(() => 503);
+    const pool = new CollabPool([A, B, C, D], { start: 2 });
+    const error = await failure(setUpSession(collabOnly(pool), match, { ...noWait, fetch: service.fetch }));
+    expect(error).toMatchObject({ service: "collab", reason: "server_error", status: 503, attempts: 4 });
+    expect(error.message).toMatch(/all 4 URLs tried/);
+    expect(service.bases()).toEqual(["c", "d", "a", "b"]);
+  });
+
+  it("shares the retries over a small pool, backing off only before going back to a URL", async () => {
+    const service = poolFetch(() => 503);
+    const pool = new CollabPool([A, B], { start: 0 });
+    const started = Date.now();
+    const error = await failure(
+      setUpSession(collabOnly(pool), match, {
+        attempts: 3,
+        backoffMs: 150,
+        attemptTimeoutMs: 300,
+        fetch: service.fetch,
+      }),
+    );
+    expect(error).toMatchObject({ service: "collab", attempts: 3 });
+    expect(service.bases()).toEqual(["a", "b", "a"]);
+    // One backoff (before a again), none between a and b.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - started).toBeLessThan(140 + 150 * 2);
+  });
+
+  it("does not ask a URL that refused again, but does try the next one", async () => {
+    const refusing = poolFetch((base) => (base === A ? 400 : base === B ? 500 : 201));
+    const pool = new CollabPool([A, B], { start: 0 });
+    const error = await failure(
+      setUpSession(collabOnly(pool), match, {
+        attempts: 3,
+        backoffMs: 1,
+        attemptTimeoutMs: 300,
+        fetch: refusing.fetch,
+      }),
+    );
+    expect(error).toMatchObject({ reason: "server_error", attempts: 3 });
+    expect(refusing.bases()).toEqual(["a", "b", "b"]);
+
+    const recovering = poolFetch((base) => (base === A ? 404 : 201));
+    const ids = await setUpSession(collabOnly(new CollabPool([A, B], { start: 0 })), match, {
+      ...noWait,
+      fetch: recovering.fetch,
+    });
+    expect(ids.collaborationSessionId).toBe("s-at-b.invalid");
+  });
+
+  it("with the stand-in services: sessions alternate between two healthy URLs", async () => {
+    const [x, y] = [service("good"), service("good")];
+    const pool = new CollabPool([x.url, y.url], { start: 0 });
+    for (let i = 1; i <= 4; i++) {
+      const ids = await setUpSession(collabOnly(pool), { ...match, matchId: `mat_rr${i}` });
+      expect(ids.collaborationSessionId).toBe("room-alice+bob-null");
+    }
+    const keys = async (s: { calls(): Promise<Calls> }) =>
+      (await s.calls()).requests.map((r) => r.idempotencyKey);
+    expect(await keys(x)).toEqual(["mat_rr1:collab", "mat_rr3:collab"]);
+    expect(await keys(y)).toEqual(["mat_rr2:collab", "mat_rr4:collab"]);
+  });
+
+  it("with the stand-in services: a failing URL is skipped and the session created on the next", async () => {
+    const [x, down, z] = [service("good"), service("failing"), service("good")];
+    const pool = new CollabPool([x.url, down.url, z.url], { start: 1 });
+    for (let i = 1; i <= 3; i++) {
+      const ids = await setUpSession(collabOnly(pool), { ...match, matchId: `mat_sk${i}` }, quick);
+      expect(ids.collaborationSessionId).toBe("room-alice+bob-null");
+    }
+    const keys = async (s: { calls(): Promise<Calls> }) =>
+      (await s.calls()).requests.map((r) => r.idempotencyKey);
+    // Session 1 was down's turn: one attempt there, then created on the next URL, z.
+    expect(await keys(down)).toEqual(["mat_sk1:collab"]);
+    expect(await keys(z)).toEqual(["mat_sk1:collab", "mat_sk3:collab"]);
+    // Later sessions take turns over the healthy two and skip down.
+    expect(await keys(x)).toEqual(["mat_sk2:collab"]);
   });
 });

@@ -1,15 +1,16 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { registryShard } from "../../src/actors.ts";
 import { configFromEnv } from "../../src/config.ts";
+import { DEFAULT_TENANT } from "../../src/tenancy.ts";
 import { TestSocket, tokenFor } from "./socketClient.ts";
 
 const config = configFromEnv(env);
 if (!config.ok) throw new Error("test configuration does not parse");
 export const shards = config.config.REGISTRY_SHARDS;
 
-/** The shard object keeping `userId`'s claim. */
-export function shardFor(userId: string) {
-  return registryShard(env, userId, shards);
+/** The shard object keeping `userId`'s claim (in `tenant`, the default one unless given). */
+export function shardFor(userId: string, tenant = DEFAULT_TENANT) {
+  return registryShard(env, tenant, userId, shards);
 }
 
 /** Put a claim back into the user's shard, as if the release after its request ended never came. */
