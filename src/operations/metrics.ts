@@ -47,8 +47,7 @@ export async function renderMetrics(t: Totals): Promise<string> {
   registry.registerMetric(
     new StoredHistogram(
       {
-        name: "matcher_wait_seconds",
-        help: "Wait from joining to match_found, per user matched.",
+        ...WAIT_HISTOGRAM,
         buckets: [...WAIT_BUCKETS_SECONDS],
         registers: [],
       },
@@ -58,6 +57,20 @@ export async function renderMetrics(t: Totals): Promise<string> {
   );
   return registry.metrics();
 }
+
+const WAIT_HISTOGRAM = {
+  name: "matcher_wait_seconds",
+  help: "Wait from joining to match_found, per user matched.",
+};
+
+/** A series as prom-client's registry formats it. */
+type StoredSeries = {
+  name: string;
+  help: string;
+  type: "histogram";
+  aggregator: "sum";
+  values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }>;
+};
 
 /** A histogram whose buckets come from storage rather than from `observe` calls. */
 class StoredHistogram extends Histogram {
@@ -70,17 +83,22 @@ class StoredHistogram extends Histogram {
     this.#sum = sum;
   }
 
-  override async get(): ReturnType<Histogram["get"]> {
-    const base = await super.get();
-    const name = "matcher_wait_seconds";
+  /**
+   * What prom-client's registry formats a histogram from (its `get` is built on this too): the
+   * stored buckets, cumulative as the format wants them, then the sum and the count.
+   */
+  async getForPromString(): Promise<StoredSeries> {
+    const name = WAIT_HISTOGRAM.name;
     let cumulative = 0;
-    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    const values: StoredSeries["values"] = [];
     for (const [i, le] of [...WAIT_BUCKETS_SECONDS, "+Inf"].entries()) {
       cumulative += this.#counts[i] ?? 0;
       values.push({ labels: { le }, value: cumulative, metricName: `${name}_bucket` });
     }
     return {
-      ...base,
+      ...WAIT_HISTOGRAM,
+      type: "histogram",
+      aggregator: "sum",
       values: [
         ...values,
         { labels: {}, value: this.#sum, metricName: `${name}_sum` },

@@ -1,0 +1,234 @@
+import { env, SELF } from "cloudflare:test";
+import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-text-format";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { app } from "../../src/http/app.ts";
+import { maintenanceAnswer, queueSummaryAnswer, statusAnswer } from "../../src/protocol/http.ts";
+import { API, newUser } from "./httpClient.ts";
+import { advanceAndRunAlarm, TestSocket, tokenFor, uniqueRoom } from "./socketClient.ts";
+
+/**
+ * CONTRACT "Operations": `/status`, `/metrics` (read with a real Prometheus text parser), the
+ * admin endpoints, and maintenance switched at runtime. Each test that switches something works
+ * in a tenant of its own, so no other test sees its switch.
+ */
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const newTenant = () => `ops-${crypto.randomUUID().slice(0, 8)}`;
+
+async function call(
+  path: string,
+  init: { method?: string; body?: unknown; claims?: Record<string, unknown>; user?: string | null } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (init.user !== null) {
+    headers.authorization = `Bearer ${await tokenFor(init.user ?? newUser("u"), { claims: init.claims ?? {} })}`;
+  }
+  return SELF.fetch(path.startsWith("/metrics") ? `https://matcher.test${path}` : `${API}${path}`, {
+    method: init.method ?? "GET",
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+}
+
+async function joinIn(tenant: string, room: string, userId: string): Promise<TestSocket> {
+  const token = await tokenFor(userId, { claims: { tenant_id: tenant } });
+  const res = await SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}`, {
+    headers: { Upgrade: "websocket" },
+  });
+  if (!res.webSocket) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
+  res.webSocket.accept();
+  return new TestSocket(res.webSocket);
+}
+
+/** The scrape as the parser reads it: each sample's value by name and labels. */
+async function scrape(): Promise<{
+  value: (name: string, labels?: Record<string, string>) => number;
+  families: MetricFamily[];
+}> {
+  const res = await call("/metrics", { user: null });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  const families = parsePrometheusTextFormat(await res.text());
+  const value = (name: string, labels: Record<string, string> = {}) => {
+    const family = families.find((f) => f.name === name);
+    if (!family) throw new Error(`no ${name} in the scrape`);
+    // A histogram's count, or with `{ of: "sum" }` its sum.
+    if (family.type === "HISTOGRAM")
+      return Number(family.metrics[0]?.[labels.of === "sum" ? "sum" : "count"] ?? 0);
+    const sample = family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+    return Number(sample?.value ?? 0);
+  };
+  return { value, families };
+}
+
+describe("/metrics", () => {
+  it("is Prometheus text with every metric the contract names, and its values move as a flow runs", async () => {
+    const before = await scrape();
+    const types = Object.fromEntries(before.families.map((f) => [f.name, f.type]));
+    expect(types).toMatchObject({
+      matcher_joins_total: "COUNTER",
+      matcher_matches_total: "COUNTER",
+      matcher_match_cancellations_total: "COUNTER",
+      matcher_queue_timeouts_total: "COUNTER",
+      matcher_waiting_requests: "GAUGE",
+      matcher_wait_seconds: "HISTOGRAM",
+    });
+    const tenant = newTenant();
+    const room = uniqueRoom();
+    const a = await joinIn(tenant, room, "a");
+    await a.next("queued");
+    const b = await joinIn(tenant, room, "b");
+    const { matchId } = await a.next("match_found");
+    await b.next("queued");
+    await b.next("match_found");
+    b.send({ type: "decline", matchId });
+    await a.next("match_cancelled");
+    await a.next("queued");
+    // Reports leave a second after the change; poll the scrape rather than guess.
+    await expect
+      .poll(async () => (await scrape()).value("matcher_match_cancellations_total", { reason: "declined" }), {
+        timeout: 5_000,
+        interval: 250,
+      })
+      .toBe(before.value("matcher_match_cancellations_total", { reason: "declined" }) + 1);
+    const after = await scrape();
+    expect(after.value("matcher_joins_total")).toBe(before.value("matcher_joins_total") + 2);
+    const outcome = (s: typeof before, o: string) => s.value("matcher_matches_total", { outcome: o });
+    expect(outcome(after, "proposed")).toBe(outcome(before, "proposed") + 1);
+    expect(outcome(after, "cancelled")).toBe(outcome(before, "cancelled") + 1);
+    expect(after.value("matcher_wait_seconds")).toBe(before.value("matcher_wait_seconds") + 2);
+    // a waited while b joined: a little time, but some.
+    expect(after.value("matcher_wait_seconds", { of: "sum" })).toBeGreaterThan(
+      before.value("matcher_wait_seconds", { of: "sum" }),
+    );
+    expect(after.value("matcher_waiting_requests")).toBeGreaterThanOrEqual(1);
+    // a waits alone until its queue timeout, driven by the alarm.
+    await advanceAndRunAlarm(`${tenant}~${room}`, 61_000, vi);
+    vi.useRealTimers();
+    await expect
+      .poll(async () => (await scrape()).value("matcher_queue_timeouts_total"), {
+        timeout: 5_000,
+        interval: 250,
+      })
+      .toBe(before.value("matcher_queue_timeouts_total") + 1);
+  });
+
+  it("asks for METRICS_TOKEN when it is set", async () => {
+    const guarded = { ...env, METRICS_TOKEN: "scrape-secret" };
+    expect((await app.request("/metrics", {}, guarded)).status).toBe(401);
+    const wrong = await app.request("/metrics", { headers: { authorization: "Bearer nope" } }, guarded);
+    expect(wrong.status).toBe(401);
+    const ok = await app.request("/metrics", { headers: { authorization: "Bearer scrape-secret" } }, guarded);
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe("/status", () => {
+  it("answers the live figures without a token, and they follow a waiting request", async () => {
+    const first = statusAnswer.parse(await (await call("/status", { user: null })).json());
+    expect(first).toMatchObject({ version: "test", db: "up", status: "ok", maintenance: false });
+    const tenant = newTenant();
+    const socket = await joinIn(tenant, uniqueRoom(), "w");
+    await socket.next("queued");
+    await expect
+      .poll(
+        async () => statusAnswer.parse(await (await call("/status", { user: null })).json()).buckets.waiting,
+        {
+          timeout: 5_000,
+          interval: 250,
+        },
+      )
+      .toBe(first.buckets.waiting + 1);
+    socket.send({ type: "leave" });
+    await socket.closed();
+    await expect
+      .poll(
+        async () => statusAnswer.parse(await (await call("/status", { user: null })).json()).buckets.waiting,
+        {
+          timeout: 5_000,
+          interval: 250,
+        },
+      )
+      .toBe(first.buckets.waiting);
+  });
+});
+
+describe("admin endpoints", () => {
+  it("refuse a caller without a token (401) and a non-admin (403)", async () => {
+    for (const [method, path, body] of [
+      ["GET", "/internal/queues/summary", undefined],
+      ["GET", "/internal/maintenance", undefined],
+      ["PUT", "/internal/maintenance", { on: true }],
+    ] as const) {
+      expect((await call(path, { method, body, user: null })).status, `${method} ${path}`).toBe(401);
+      const res = await call(path, { method, body, claims: { role: "user" } });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(await res.json()).toMatchObject({ error: { code: "forbidden" } });
+    }
+    // Nothing was switched by the refused calls.
+    const state = maintenanceAnswer.parse(
+      await (await call("/internal/maintenance", { claims: { role: "admin" } })).json(),
+    );
+    expect(state.on).toBe(false);
+  });
+
+  it("summarises the admin's own tenant's active buckets", async () => {
+    const tenant = newTenant();
+    const room = uniqueRoom();
+    const w = await joinIn(tenant, room, "w");
+    await w.next("queued");
+    const other = await joinIn(newTenant(), uniqueRoom(), "x");
+    await other.next("queued");
+    const admin = { claims: { tenant_id: tenant, role: "admin" } };
+    await expect
+      .poll(
+        async () =>
+          queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json()).buckets,
+        {
+          timeout: 5_000,
+          interval: 250,
+        },
+      )
+      .toEqual([{ room, waiting: 1, p50WaitMs: null, p95WaitMs: null, matchedLastHour: 0 }]);
+  });
+
+  it("switches maintenance at runtime: new joins refused at once, a proposed match finishes", async () => {
+    const tenant = newTenant();
+    const claims = { tenant_id: tenant };
+    const admin = { claims: { ...claims, role: "admin" } };
+    const room = uniqueRoom();
+    const a = await joinIn(tenant, room, "a");
+    const b = await joinIn(tenant, room, "b");
+    const { matchId } = await (await a.next("queued"), a.next("match_found"));
+    await b.next("queued");
+    await b.next("match_found");
+    const on = await call("/internal/maintenance", { method: "PUT", body: { on: true }, ...admin });
+    expect(maintenanceAnswer.parse(await on.json())).toMatchObject({ on: true });
+    expect(maintenanceAnswer.parse(await (await call("/internal/maintenance", admin)).json()).on).toBe(true);
+    const c = await joinIn(tenant, room, "c");
+    expect(await c.next("error")).toMatchObject({ code: "maintenance" });
+    expect(await c.closed()).toBe(1013);
+    const http = await call("/request", {
+      method: "POST",
+      body: { difficulty: "easy", topic: "other" },
+      claims,
+    });
+    expect(http.status).toBe(503);
+    a.send({ type: "confirm", matchId });
+    b.send({ type: "confirm", matchId });
+    expect(await a.closed()).toBe(1000);
+    expect(await b.closed()).toBe(1000);
+    // Another tenant is not affected.
+    const elsewhere = await joinIn(newTenant(), room, "c");
+    await elsewhere.next("queued");
+    const off = await call("/internal/maintenance", { method: "PUT", body: { on: false }, ...admin });
+    expect(maintenanceAnswer.parse(await off.json()).on).toBe(false);
+    const c2 = await joinIn(tenant, room, "c");
+    await c2.next("queued");
+    const bad = await call("/internal/maintenance", { method: "PUT", body: { on: "yes" }, ...admin });
+    expect(bad.status).toBe(400);
+  });
+});
