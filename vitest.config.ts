@@ -54,6 +54,8 @@ export default defineConfig({
         const byTopic = inject<Record<string, string>>("standInServices")["by-topic"]!;
         return { QUESTION_SERVICE_URL: byTopic, COLLAB_SERVICE_URL: collabPoolUrls(byTopic).join(",") };
       }),
+      // A deployment made with MAINTENANCE=1 (the deploy-time default the runtime switch overrides).
+      workersProject("maintenance", ["test/maintenance/**/*.test.ts"], () => ({ MAINTENANCE: "1" })),
       // A deployment upgraded from per-user registry objects, inside its upgrade window.
       workersProject("upgrade", ["test/upgrade/**/*.test.ts"], () => ({
         LEGACY_REGISTRY_UNTIL: "2999-01-01T00:00:00Z",
