@@ -37,6 +37,7 @@ export type Totals = {
  */
 export class Directory extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  #prunedAt = -1;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -79,7 +80,12 @@ export class Directory extends DurableObject<Env> {
           c.proposed,
         );
       }
-      this.#sql.exec("DELETE FROM minutes WHERE minute < ?", Math.floor((now - HOUR) / MINUTE));
+      // Minutes older than the hour go once a minute, not on every report.
+      const minute = Math.floor(now / MINUTE);
+      if (minute !== this.#prunedAt) {
+        this.#prunedAt = minute;
+        this.#sql.exec("DELETE FROM minutes WHERE minute < ?", Math.floor((now - HOUR) / MINUTE));
+      }
       this.#add("joins", {}, c.joins);
       this.#add("matches", { outcome: "proposed" }, c.proposed);
       this.#add("matches", { outcome: "confirmed" }, c.confirmed);
