@@ -12,11 +12,16 @@ import type { Clock, Settings } from "../src/matching/types.ts";
  * actor's logic puts on a bucket; everything the server does beyond it is runtime and storage.
  */
 
-const settings: Settings = {
+/** The service's defaults (src/config.ts), so the core pays what a deployed bucket pays. */
+export const settings: Settings = {
   queueTimeoutMs: 60_000,
   confirmTimeoutMs: 20_000,
   reconnectGraceMs: 10_000,
   orchestrate: false,
+  rematchCooldownMs: 600_000,
+  ratingWindow: 100,
+  ratingWidenStep: 25,
+  ratingWidenMs: 10_000,
 };
 
 export type CoreResult = {

@@ -1,5 +1,7 @@
 import type { CoreResult } from "./core.ts";
 import { runFigures, SUSTAIN_P99_MS, VS_FLOOR_TARGETS, type VsFloor } from "./figures.ts";
+import { type IncompatibleJoinResult, incompatibleFigures } from "./incompatible.ts";
+import type { IncompatibleCoreResult } from "./incompatibleCore.ts";
 import type { MemorySeries, PhaseResult } from "./run.ts";
 import type { Dist } from "./stats.ts";
 
@@ -59,8 +61,12 @@ export type Results = {
   /** Times wrangler dev reloaded the Worker mid-run (a source file changed); null if unknown. */
   serverReloads?: number | null;
   core: CoreResult[];
+  /** The pure core's join into the incompatible bucket, with a FIFO pairing join timed alike. */
+  coreIncompatible: IncompatibleCoreResult;
   phases: PhaseResult[];
   singlePair: SinglePairResult | null;
+  /** Joins into the incompatible bucket end to end (null: skipped, as on the floor). */
+  incompatibleJoin: IncompatibleJoinResult | null;
   memory: { held: MemorySeries; oneBucketEach: MemorySeries };
   db: Record<string, unknown>;
   sustainedJoinsPerSec: number;
@@ -124,6 +130,9 @@ export function summaryLine(r: Results): Record<string, unknown> {
     cpuMsPerJoin: figures.cpuMsPerJoin,
     cpuMsPerJoinRates: figures.cpuRates,
     singlePairMs: figures.singlePairMs,
+    ...incompatibleFigures(r.incompatibleJoin, figures.singlePairMs),
+    coreIncompatibleJoinUs: r.coreIncompatible.usPerIncompatibleJoin,
+    coreFifoJoinUs: r.coreIncompatible.usPerFifoJoin,
     serverReloads: r.serverReloads ?? null,
   };
 }
@@ -238,6 +247,29 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
                 .join(", ")})`
             : ""
         }.`,
+    );
+    out.push("");
+  }
+  const ij = r.incompatibleJoin;
+  if (ij) {
+    const d = ij.joinToFound;
+    const vs = incompatibleFigures(ij, sp?.secondJoinToFound?.p50 ?? null).incompatibleJoinVsSinglePairMs;
+    const trouble = [
+      ij.failed > 0
+        ? `${ij.failed} not paired with the newest (${Object.entries(ij.errorKinds)
+            .map(([k, n]) => `${n}x ${k}`)
+            .join(", ")})`
+        : "",
+      ij.shortQueue > 0 ? `${ij.shortQueue} found fewer than ${ij.waiting} waiting` : "",
+    ].filter(Boolean);
+    out.push(
+      `Incompatible bucket (${ij.waiting} interviewers waiting, none fitting another; ${ij.joiners} interviewees one at a time, each fitting only the newest; join -> its match_found): ` +
+        (d
+          ? `p50 ${f(d.p50)} / p90 ${f(d.p90)} / p99 ${f(d.p99)} / max ${f(d.max)} ms over ${d.n} joins`
+          : "no join completed") +
+        (vs === null ? "" : ` (${vs >= 0 ? "+" : ""}${f(vs, 2)} ms on the single pair's p50)`) +
+        (trouble.length > 0 ? `; ${trouble.join("; ")}: no figure` : "") +
+        `; opening the ${ij.waiting} took ${f(ij.openSeconds)} s.`,
     );
     out.push("");
   }
@@ -391,6 +423,12 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
       ["variant", "pairs/s", "joins/s", "µs per pair"],
       r.core.map((c) => [c.variant, c.pairsPerSec, c.joinsPerSec, f(c.usPerPair, 1)]),
     ),
+  );
+  const ci = r.coreIncompatible;
+  out.push(
+    `  A join into ${ci.waiting} waiting interviewers that fits only the newest (looks at all of them): ${f(ci.usPerIncompatibleJoin, 1)} µs over ${ci.joins} joins; ` +
+      `the join that completes a FIFO pair, timed the same way: ${f(ci.usPerFifoJoin, 1)} µs. ` +
+      `Refilling the queue (an interviewer, fitting nobody) is timed apart: ${f(ci.usPerRefillJoin, 1)} µs.`,
   );
   out.push("");
   const p99 = r.at500?.p99;

@@ -9,7 +9,11 @@ import { DEV_JWT_SECRET } from "../src/config.ts";
 import { type CoreResult, coreBench } from "./core.ts";
 import { type DbCounters, DbProbe } from "./db.ts";
 import { bestSustained, compareToFloor, vsFloorSummary } from "./figures.ts";
+import type { IncompatibleJoinResult } from "./incompatible.ts";
+import { type IncompatibleCoreResult, incompatibleCoreBench } from "./incompatibleCore.ts";
+import { runIncompatibleJoins } from "./incompatiblePhase.ts";
 import { Inspector } from "./inspector.ts";
+import { pool } from "./pool.ts";
 import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import {
@@ -42,7 +46,8 @@ import { SimUser } from "./users.ts";
  * clients holding real JWTs: a warm-up, single pairs one at a time, a simultaneous burst, a
  * steady join rate that steps up, then memory: idle sockets held in ONE bucket (matched pairs
  * sitting in the confirmation window, the primary figure) and, secondary, waiting sockets each
- * alone in a bucket of its own (which measures Durable Object instances more than sockets). Writes a table to stdout, full results to
+ * alone in a bucket of its own (which measures Durable Object instances more than sockets), and
+ * last joins into a bucket where nobody waiting fits anybody (the service only). Writes a table to stdout, full results to
  * bench/results/<timestamp>.json, the latency chart to bench/results/<timestamp>.svg and
  * bench/latency.svg, and ends stdout with one JSON summary line. `--vs-floor` does all of that
  * twice, on the bare runtime floor and then on the service, and compares the two.
@@ -59,6 +64,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--vs-floor | --floor bare|clai
   --hold LIST        primary memory figure: matched-but-unconfirmed sockets held in one bucket,
                      e.g. 1000,5000,10000 (cumulative levels)
   --idle LIST        secondary memory figure: waiting sockets, one bucket each, e.g. 1000
+  --incompatible N   joiners into the incompatible bucket (1,000 interviewers waiting, rated so
+                     that each joiner fits only the newest); 0 skips the phase. Service only:
+                     the floor has no roles or ratings, so --vs-floor runs it on the service side
   --floor bare|claim bench the runtime floor (bench/floor/) instead of the service: the same
                      protocol with none of our work ("bare"), or plus one per-user Durable
                      Object write per join ("claim"); the gap to the service is ours
@@ -82,13 +90,23 @@ Figures on the last line:
                         overloaded (with --vs-floor: the rates neither run overloaded), each from
                         its first join until the server is quiet after it
   singlePairMs          median second join -> its match_found, pairs one at a time, each alone in
-                        a fresh bucket`;
+                        a fresh bucket
+  incompatibleJoinP50Ms/P99Ms  each joiner's join start -> its match_found in a bucket where 1,000
+                        interviewers wait and it fits only the newest (it looks at all of them);
+                        null unless every joiner paired so; incompatibleJoinVsSinglePairMs = its
+                        p50 - singlePairMs
+  coreIncompatibleJoinUs the same join in the pure core in this process, µs (coreFifoJoinUs: the
+                        join that completes a FIFO pair, timed the same way)`;
 
 type Plan = {
   coreMs: number;
   warmupPairs: number;
   /** Pairs run one at a time, each in a quiet bucket of its own (the single-pair latency). */
   singlePairs: number;
+  /** Interviewers waiting in the incompatible bucket (bench/incompatible.ts), core and end to end. */
+  incompatibleWaiting: number;
+  /** Joiners into it end to end, one at a time; 0 skips the phase. */
+  incompatibleJoiners: number;
   /** Primary memory figure: sockets held in one bucket (matched, not confirming), cumulative. */
   holdLevels: number[];
   /** Time box for the held sockets (all levels together). */
@@ -119,6 +137,8 @@ const FULL: Plan = {
   coreMs: 1500,
   warmupPairs: 60,
   singlePairs: 20,
+  incompatibleWaiting: 1000,
+  incompatibleJoiners: 200,
   holdLevels: [1000, 5000, 10000],
   holdBudgetMs: 230_000,
   holdConcurrency: 50,
@@ -139,6 +159,9 @@ const QUICK: Plan = {
   coreMs: 400,
   warmupPairs: 20,
   singlePairs: 20,
+  // The queue of #14 in full; fewer joiners, each a single pair's time or so.
+  incompatibleWaiting: 1000,
+  incompatibleJoiners: 50,
   // 1,000: the least the per-1,000 figure is read at with a verdict (below, the RSS delta is
   // within noise). Opened in a few seconds; read with the actors in memory (no 14 s wait).
   holdLevels: [1000],
@@ -264,6 +287,7 @@ async function main(): Promise<number> {
       "step-seconds": { type: "string" },
       hold: { type: "string" },
       idle: { type: "string" },
+      incompatible: { type: "string" },
       "no-chart-copy": { type: "boolean", default: false },
       floor: { type: "string" },
       "vs-floor": { type: "boolean", default: false },
@@ -284,7 +308,12 @@ async function main(): Promise<number> {
     holdLevels: parseList(values.hold, base.holdLevels),
     idleLevels: parseList(values.idle, base.idleLevels),
     stepSeconds: values["step-seconds"] ? Number(values["step-seconds"]) : base.stepSeconds,
+    incompatibleJoiners: values.incompatible ? Number(values.incompatible) : base.incompatibleJoiners,
   };
+  if (!Number.isInteger(plan.incompatibleJoiners) || plan.incompatibleJoiners < 0) {
+    console.error(`--incompatible takes a whole number of joiners, not ${values.incompatible}\n${USAGE}`);
+    return 2;
+  }
   const floor = values.floor;
   const vsFloor = values["vs-floor"];
   if (floor !== undefined && floor !== "bare" && floor !== "claim") {
@@ -314,6 +343,11 @@ async function main(): Promise<number> {
   progress.start("core micro-benchmark", 1);
   const core: CoreResult[] = coreBench(plan.coreMs);
   progress.end(`${core[0]?.pairsPerSec} pairs/s`);
+  progress.start(`core: joins into ${plan.incompatibleWaiting} waiting that fit only the newest`, 1);
+  const coreIncompatible = incompatibleCoreBench(plan.incompatibleWaiting, plan.coreMs);
+  progress.end(
+    `${coreIncompatible.usPerIncompatibleJoin} µs per join (FIFO pairing join ${coreIncompatible.usPerFifoJoin} µs)`,
+  );
 
   const onSignal = (signal: NodeJS.Signals) => {
     progress.log(`${signal}: stopping`);
@@ -322,7 +356,7 @@ async function main(): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const context = { values, plan, secret, command, core, progress };
+  const context = { values, plan, secret, command, core, coreIncompatible, progress };
   const jsonPath = join(resultsDir, `${stamp}.json`);
   const svgPath = join(resultsDir, `${stamp}.svg`);
   const chartCopy = () => {
@@ -400,6 +434,7 @@ type MeasureContext = {
   secret: string;
   command: string;
   core: CoreResult[];
+  coreIncompatible: IncompatibleCoreResult;
   progress: Progress;
   /** The floor to run instead of the service (undefined: the service). */
   floor: Floor | undefined;
@@ -410,7 +445,7 @@ type MeasureContext = {
 
 /** One run against one server (started here, or --url): every phase, then its Results. */
 async function measure(context: MeasureContext): Promise<Results> {
-  const { values, plan, secret, command, core, progress, floor } = context;
+  const { values, plan, secret, command, core, coreIncompatible, progress, floor } = context;
   const target: Target =
     floor === "bare"
       ? TARGETS_MEASURED.floor
@@ -446,6 +481,7 @@ async function measure(context: MeasureContext): Promise<Results> {
   let dbProblem: string | undefined;
   let serverInfo: Record<string, unknown> = {};
   let singlePair: SinglePairResult | null = null;
+  let incompatibleJoin: IncompatibleJoinResult | null = null;
   // Long windows so nothing held or waiting expires during the memory phases.
   const stackEnv = { MATCH_TIMEOUT_SECONDS: "900", CONFIRM_TIMEOUT_SECONDS: "600" };
   try {
@@ -485,12 +521,19 @@ async function measure(context: MeasureContext): Promise<Results> {
     const db = s.databaseUrl ? new DbProbe(s.databaseUrl, s.wsProxy) : undefined;
     if (!db) dbProblem = floor ? "the floor keeps no records" : "no DATABASE_URL known for this server";
 
-    const mint = async (ids: string[], label: string) => {
+    /** Tokens for `ids`; `claims(i)` adds claims to the i-th (the rating of #14). */
+    const mint = async (ids: string[], label: string, claims?: (i: number) => Record<string, unknown>) => {
       progress.start(`minting tokens (${label})`, ids.length);
       const out: string[] = [];
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        out.push(...(await Promise.all(chunk.map((id) => mintDevToken(secret, id, { ttlSeconds: 7200 })))));
+        out.push(
+          ...(await Promise.all(
+            chunk.map((id, c) =>
+              mintDevToken(secret, id, { ttlSeconds: 7200, claims: claims?.(i + c) ?? {} }),
+            ),
+          )),
+        );
         progress.set(out.length);
       }
       progress.end();
@@ -716,7 +759,8 @@ async function measure(context: MeasureContext): Promise<Results> {
       if (!dbAfter) dbProblem = db.problem;
       progress.end();
     }
-    // 8. Memory, last (its sockets need no cleanup; each baseline is read right before its phase).
+    // 8. Memory (each baseline is read right before its phase; its sockets stay open until 9).
+    const memoryUsers: SimUser[] = [];
     /**
      * Open sockets up to each (cumulative) level, `concurrency` joins at a time, inside one time
      * box, and read RSS after each level. `user(i)` makes the i-th user.
@@ -805,6 +849,7 @@ async function measure(context: MeasureContext): Promise<Results> {
         const boxed = await openSockets(wsBase, fresh, mode, concurrency, progress, budgetLeft);
         const openSeconds = (performance.now() - t) / 1000;
         users.push(...fresh);
+        memoryUsers.push(...fresh);
         const startedNow = fresh.filter((u) => !Number.isNaN(u.tJoin)).length;
         progress.end(`${(startedNow / openSeconds).toFixed(1)} joins/s${boxed ? ", time box reached" : ""}`);
         await settle();
@@ -908,6 +953,39 @@ async function measure(context: MeasureContext): Promise<Results> {
       plan.holdBudgetMs,
       (_i, id, token) => new SimUser(id, memRoom, token),
     );
+
+    // 9. Joins into a bucket where nobody waiting fits anybody, each joiner fitting only the
+    // newest (#14 "Cost"). Last, because its 1,000 sockets open at once raise the runtime's RSS
+    // high-water mark (the allocator keeps what they free): run before memory, the held figure
+    // read 52 MB per 1,000 instead of 212, and its records landed inside the database counts.
+    // The memory sockets leave first, so the phase meets a quiet server, as the single pairs did.
+    // Not on the floor: it has no roles or ratings, so there every joiner would pair at once.
+    if (!floor && plan.incompatibleJoiners > 0 && plan.incompatibleWaiting > 0) {
+      const open = memoryUsers.filter((u) => u.ws?.readyState === 1);
+      if (open.length > 0) {
+        progress.start("memory sockets leave", open.length);
+        let gone = 0;
+        await pool(open, 256, async (u) => {
+          await u.leave(3_000);
+          u.terminate();
+          progress.set(++gone);
+        });
+        progress.end();
+        await settle();
+      }
+      incompatibleJoin = await runIncompatibleJoins({
+        wsBase,
+        room: `medium.${topic("incompatible")}`,
+        waiting: plan.incompatibleWaiting,
+        joiners: plan.incompatibleJoiners,
+        mintRated: async (tag, count, rating) => {
+          const ids = Array.from({ length: count }, () => newId(tag));
+          const tokens = await mint(ids, `incompatible bucket, ${tag}`, (i) => ({ rating: rating(i) }));
+          return ids.map((id, i) => ({ id, token: tokens[i]! }));
+        },
+        progress,
+      });
+    }
   } finally {
     await stopStack();
   }
@@ -924,6 +1002,7 @@ async function measure(context: MeasureContext): Promise<Results> {
     target,
     plan,
     core,
+    coreIncompatible,
     phases,
     memoryHeld,
     memoryEach,
@@ -937,6 +1016,7 @@ async function measure(context: MeasureContext): Promise<Results> {
     server: serverInfo,
     serverReloads,
     singlePair,
+    incompatibleJoin,
     wallSeconds: round2((performance.now() - wallStart) / 1000),
     clientCpuTotalMs: Math.round((clientCpu.user + clientCpu.system) / 1000),
   });
@@ -1048,17 +1128,6 @@ async function openSockets(
   return boxed;
 }
 
-async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
 function interleave<T>(a: T[], b: T[]): T[] {
   const out: T[] = [];
   const n = Math.max(a.length, b.length);
@@ -1145,6 +1214,7 @@ function buildResults(input: {
   command: string;
   plan: Plan;
   core: CoreResult[];
+  coreIncompatible: IncompatibleCoreResult;
   phases: PhaseResult[];
   memoryHeld: MemorySeries;
   memoryEach: MemorySeries;
@@ -1158,6 +1228,7 @@ function buildResults(input: {
   server: Record<string, unknown>;
   serverReloads: number | null;
   singlePair: SinglePairResult | null;
+  incompatibleJoin: IncompatibleJoinResult | null;
   target: Target;
   wallSeconds: number;
   clientCpuTotalMs: number;
@@ -1217,8 +1288,10 @@ function buildResults(input: {
     server: input.server,
     serverReloads: input.serverReloads,
     core: input.core,
+    coreIncompatible: input.coreIncompatible,
     phases: input.phases,
     singlePair: input.singlePair,
+    incompatibleJoin: input.incompatibleJoin,
     memory: { held: input.memoryHeld, oneBucketEach: input.memoryEach },
     db,
     sustainedJoinsPerSec: best?.targetRate ?? 0,

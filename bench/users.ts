@@ -2,7 +2,8 @@ import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 
 /**
- * One simulated user: a real WebSocket client on `/parties/bucket/{room}?token=<jwt>`. It records
+ * One simulated user: a real WebSocket client on `/parties/bucket/{room}?token=<jwt>` (plus
+ * `&role=...` when it asks to play a part first). It records
  * the client-side time of every step on one monotonic clock (performance.now, shared by every
  * user in this process), so latencies across the two sides of a match are comparable.
  */
@@ -16,12 +17,19 @@ export type Mode =
    * Get matched but never confirm: resolve once `match_found` arrives; the socket stays open,
    * sitting in the confirmation window (what a long confirm window holds per user).
    */
-  | "hold";
+  | "hold"
+  /**
+   * Wait like `idle` (resolve once `queued` arrives), but confirm a `match_found` that comes
+   * later, so a waiter that does get paired finishes its match instead of holding it open.
+   */
+  | "waiter";
 
 export class SimUser {
   readonly id: string;
   readonly room: string;
   readonly token: string;
+  /** What it asks to play first; undefined: the URL says nothing (the server's default). */
+  readonly role: "interviewer" | "interviewee" | "either" | undefined;
   ws: WebSocket | undefined;
   /** Before `new WebSocket(...)`: the join starts here, before the upgrade request is sent. */
   tJoin = Number.NaN;
@@ -43,10 +51,11 @@ export class SimUser {
   #done: (() => void) | undefined;
   #mode: Mode = "confirm";
 
-  constructor(id: string, room: string, token: string) {
+  constructor(id: string, room: string, token: string, role?: SimUser["role"]) {
     this.id = id;
     this.room = room;
     this.token = token;
+    this.role = role;
   }
 
   get matched(): boolean {
@@ -70,7 +79,8 @@ export class SimUser {
       this.tJoin = performance.now();
       let ws: WebSocket;
       try {
-        ws = new WebSocket(`${wsBase}/parties/bucket/${this.room}?token=${this.token}`, {
+        const role = this.role === undefined ? "" : `&role=${this.role}`;
+        ws = new WebSocket(`${wsBase}/parties/bucket/${this.room}?token=${this.token}${role}`, {
           perMessageDeflate: false,
           handshakeTimeout: 60_000,
         });
@@ -116,7 +126,7 @@ export class SimUser {
           this.tQueued = now;
           this.queuedPosition = Number(frame.position);
         }
-        if (this.#mode === "idle") this.#finish();
+        if (this.#mode === "idle" || this.#mode === "waiter") this.#finish();
         break;
       case "match_found":
         // Latency counts from the first match; a later one follows a cancelled match.
@@ -124,7 +134,7 @@ export class SimUser {
         this.matchId = String(frame.matchId);
         this.partnerId = String(frame.partnerId);
         if (this.#mode === "hold") this.#finish();
-        if (this.#mode === "confirm") {
+        if (this.#mode === "confirm" || this.#mode === "waiter") {
           this.tConfirmSent = performance.now();
           this.ws?.send(JSON.stringify({ type: "confirm", matchId: frame.matchId }));
         }
