@@ -202,7 +202,8 @@ describe("admin endpoints", () => {
     const room = uniqueRoom();
     const a = await joinIn(tenant, room, "a");
     const b = await joinIn(tenant, room, "b");
-    const { matchId } = await (await a.next("queued"), a.next("match_found"));
+    await a.next("queued");
+    const { matchId } = await a.next("match_found");
     await b.next("queued");
     await b.next("match_found");
     const on = await call("/internal/maintenance", { method: "PUT", body: { on: true }, ...admin });
