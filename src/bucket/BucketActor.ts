@@ -1,14 +1,12 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
-import { errorMessage } from "../errorMessage.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
-import type { Clock, Match, Settings } from "../matching/types.ts";
+import type { Clock, Settings } from "../matching/types.ts";
 import { collabPoolFor } from "../orchestration/collabPool.ts";
-import { setUpSession } from "../orchestration/setUpSession.ts";
 import {
   CloseCode,
   clientFrameSchema,
@@ -28,6 +26,7 @@ import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
+import { SessionSetups } from "./SessionSetups.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
 type SocketState = { userId: string; tokenExpiresAt: number };
@@ -61,10 +60,7 @@ export class BucketActor extends Server<Env> {
   #tokenExpiryAt: number | null;
   readonly #outbox: OutboxDelivery;
   readonly #reporter: FigureReporter;
-  /** Matches whose setup this instance is waiting on; a new instance starts with none. */
-  readonly #setupsInFlight = new Set<string>();
-  /** While any match is being set up, wake at least this often to re-ask for lost setups. */
-  #setupCheckAt: number | null = null;
+  readonly #setups: SessionSetups;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -101,13 +97,29 @@ export class BucketActor extends Server<Env> {
       this.#config.DATABASE_URL,
       this.#config.NEON_WS_PROXY,
     );
+    this.#setups = new SessionSetups(
+      {
+        questionServiceUrl: this.#config.QUESTION_SERVICE_URL,
+        collabServiceUrl: collabPoolFor(this, this.#config.COLLAB_SERVICE_URL),
+      },
+      room,
+      (matchId, answer) => {
+        const clock = this.#clock();
+        this.#expire(clock);
+        this.#run(
+          answer.ok
+            ? bucket.setupSucceeded(this.#state, clock, matchId, answer.ids).step
+            : bucket.setupFailed(this.#state, clock, matchId).step,
+        );
+      },
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
     });
     // A setup that was under way when the actor was evicted is asked for again; the services
     // get the same idempotency keys, so they create one session, not two.
-    this.#resumeSetups();
+    this.#setups.resume(this.#state.matches.values());
   }
 
   get bucket(): Bucket {
@@ -232,7 +244,8 @@ export class BucketActor extends Server<Env> {
       const oldest = this.#storage.oldestEndedAt();
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
-    if (this.#setupCheckAt !== null && this.#setupCheckAt <= clock.now) this.#resumeSetups();
+    const setupCheckAt = this.#setups.checkAt;
+    if (setupCheckAt !== null && setupCheckAt <= clock.now) this.#setups.resume(this.#state.matches.values());
     this.#reschedule();
     const due = this.#outbox.dueAt;
     if (due !== null && due <= clock.now) {
@@ -411,7 +424,7 @@ export class BucketActor extends Server<Env> {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
         for (const c of this.getConnections(effect.userId)) c.close(effect.code, effect.reason);
-      } else this.#setUp(effect.match);
+      } else this.#setups.start(effect.match);
     }
     for (const r of step.requests.values()) {
       if (r.endedAt === null) continue;
@@ -419,49 +432,6 @@ export class BucketActor extends Server<Env> {
       this.#registry.release(r.userId, r.id, r.recent);
     }
     if (step.wroteAnything) this.#reschedule();
-  }
-
-  /** Ask again for setups this instance is not waiting on, and keep the watchdog while any remain. */
-  #resumeSetups(): void {
-    let pending = false;
-    for (const m of this.#state.matches.values()) {
-      if (!m.settingUp) continue;
-      pending = true;
-      if (!this.#setupsInFlight.has(m.id)) this.#setUp(m);
-    }
-    this.#setupCheckAt = pending ? Date.now() + SETUP_WATCHDOG_MS : null;
-  }
-
-  /**
-   * Ask the question and collaboration services for a match both sides confirmed. Bounded by
-   * setUpSession's own timeouts and retries; a restart that loses the answer is covered by the
-   * watchdog alarm, which asks again.
-   */
-  #setUp(match: Match): void {
-    const config = this.#config;
-    this.#setupsInFlight.add(match.id);
-    this.#setupCheckAt ??= Date.now() + SETUP_WATCHDOG_MS;
-    setUpSession(
-      {
-        questionServiceUrl: config.QUESTION_SERVICE_URL,
-        collabServiceUrl: collabPoolFor(this, config.COLLAB_SERVICE_URL),
-      },
-      { difficulty: this.bucket.difficulty, topic: this.bucket.topic, users: match.users, matchId: match.id },
-    ).then(
-      (ids) => {
-        this.#setupsInFlight.delete(match.id);
-        const clock = this.#clock();
-        this.#expire(clock);
-        this.#run(bucket.setupSucceeded(this.#state, clock, match.id, ids).step);
-      },
-      (e) => {
-        this.#setupsInFlight.delete(match.id);
-        console.warn(`session setup failed for ${match.id}: ${errorMessage(e)}`);
-        const clock = this.#clock();
-        this.#expire(clock);
-        this.#run(bucket.setupFailed(this.#state, clock, match.id).step);
-      },
-    );
   }
 
   #sendTo(userId: string, frame: ServerFrame): void {
@@ -507,7 +477,7 @@ export class BucketActor extends Server<Env> {
       this.#tokenExpiryAt,
       this.#outbox.dueAt,
       // A match that is setting up has no deadline of its own: only this wakes a lost setup.
-      this.#setupCheckAt,
+      this.#setups.checkAt,
     ];
     let next: number | null = null;
     for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
@@ -517,9 +487,6 @@ export class BucketActor extends Server<Env> {
     else void this.ctx.storage.setAlarm(next);
   }
 }
-
-/** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
-const SETUP_WATCHDOG_MS = 30_000;
 
 function settingsFrom(c: Config): Settings {
   return {
