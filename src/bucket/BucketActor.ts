@@ -1,6 +1,7 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
+import { pairingFingerprint } from "../matching/compatibility.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
@@ -102,6 +103,7 @@ export class BucketActor extends Server<Env> {
         questionServiceUrl: this.#config.QUESTION_SERVICE_URL,
         collabServiceUrl: collabPoolFor(this, this.#config.COLLAB_SERVICE_URL),
       },
+      tenant,
       room,
       (matchId, answer) => {
         const clock = this.#clock();
@@ -120,6 +122,11 @@ export class BucketActor extends Server<Env> {
     // A setup that was under way when the actor was evicted is asked for again; the services
     // get the same idempotency keys, so they create one session, not two.
     this.#setups.resume(this.#state.matches.values());
+    const fingerprint = pairingFingerprint(this.#state.settings);
+    if (this.#storage.pairingFingerprint() !== fingerprint) {
+      if (this.#state.queue.length > 1) this.#run(bucket.resettle(this.#state, this.#clock()).step);
+      this.#storage.setPairingFingerprint(fingerprint);
+    }
   }
 
   get bucket(): Bucket {

@@ -10,6 +10,7 @@ import {
   mergeCounts,
   noCounts,
 } from "../operations/figures.ts";
+import { withTimeout } from "../withTimeout.ts";
 
 /** A bucket's live figures at the moment a report leaves. */
 export type LiveFigures = Omit<BucketReport, "tenant" | "room" | "counts">;
@@ -18,6 +19,11 @@ export type LiveFigures = Omit<BucketReport, "tenant" | "room" | "counts">;
 const DEBOUNCE_MS = 1_000;
 /** After a failed report, wait longer before trying again (the directory may be restarting). */
 const RETRY_MS = 5_000;
+/**
+ * A report that has not answered by then counts as failed, so a hung call cannot stop this
+ * bucket's reports for good; its counts go again with the next (at worst counted twice).
+ */
+const REPORT_TIMEOUT_MS = 10_000;
 
 /**
  * A bucket's side of the directory: counts what its steps tallied and, a second after a change,
@@ -66,12 +72,11 @@ export class FigureReporter {
     this.#sending = true;
     let retry = false;
     try {
-      await directory(this.#env).report({
-        tenant: this.#tenant,
-        room: this.#room,
-        ...this.#figures(),
-        counts,
-      });
+      await withTimeout(
+        directory(this.#env).report({ tenant: this.#tenant, room: this.#room, ...this.#figures(), counts }),
+        REPORT_TIMEOUT_MS,
+        () => new Error(`no answer from the directory within ${REPORT_TIMEOUT_MS} ms`),
+      );
     } catch (e) {
       console.warn(`figures report from ${this.#room} failed: ${errorMessage(e)}`);
       mergeCounts(this.#counts, counts);

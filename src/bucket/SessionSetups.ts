@@ -19,6 +19,7 @@ export type SetupAnswer = { ok: true; ids: SessionIds } | { ok: false };
  */
 export class SessionSetups {
   readonly #services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined };
+  readonly #tenant: string;
   readonly #bucket: Bucket;
   readonly #answered: (matchId: string, answer: SetupAnswer) => void;
   /** Matches whose setup this instance is waiting on; a new instance starts with none. */
@@ -27,10 +28,12 @@ export class SessionSetups {
 
   constructor(
     services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined },
+    tenant: string,
     bucket: Bucket,
     answered: (matchId: string, answer: SetupAnswer) => void,
   ) {
     this.#services = services;
+    this.#tenant = tenant;
     this.#bucket = bucket;
     this.#answered = answered;
   }
@@ -58,6 +61,7 @@ export class SessionSetups {
       difficulty: this.#bucket.difficulty,
       topic: this.#bucket.topic,
       users: match.users,
+      tenant: this.#tenant,
       matchId: match.id,
     }).then(
       (ids) => {

@@ -140,6 +140,18 @@ export class BucketStorage {
     else this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('token_expiry', ?)", at);
   }
 
+  /** The `pairingFingerprint` the live rows were paired under; null for a new bucket. */
+  pairingFingerprint(): number | null {
+    return (
+      this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pairing'").toArray()[0]?.value ??
+      null
+    );
+  }
+
+  setPairingFingerprint(value: number): void {
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('pairing', ?)", value);
+  }
+
   pruneEnded(now: number): void {
     const before = now - ENDED_ROW_RETENTION_MS;
     this.#sql.exec("DELETE FROM requests WHERE ended_at IS NOT NULL AND ended_at < ?", before);

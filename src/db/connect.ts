@@ -1,5 +1,6 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import { withTimeout } from "../withTimeout.ts";
 import * as schema from "./schema.ts";
 
 export type Database = NeonDatabase<typeof schema>;
@@ -48,7 +49,11 @@ export async function withDatabase<T>(
   let timedOut = false;
   try {
     // A server that accepts and then hangs would otherwise hold the caller forever.
-    return await withTimeout(work(drizzle({ client: pool, schema })), timeoutMs);
+    return await withTimeout(
+      work(drizzle({ client: pool, schema })),
+      timeoutMs,
+      () => new DatabaseTimeoutError(timeoutMs),
+    );
   } catch (e) {
     timedOut = e instanceof DatabaseTimeoutError;
     throw e;
@@ -58,17 +63,6 @@ export async function withDatabase<T>(
     // until the server answers, which may be never: after a timeout, close without waiting.
     if (!timedOut) await ended;
   }
-}
-
-/** Reject with `DatabaseTimeoutError` when `work` has not settled within `ms`. */
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseTimeoutError(ms)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
 }
 
 export class DatabaseTimeoutError extends Error {

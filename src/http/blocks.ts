@@ -14,15 +14,26 @@ export const blocks = new Hono<AppEnv>();
 
 blocks.put("/me/blocks/:userId", authenticate, async (c) => {
   const { userId, blockedId } = target(c.get("identity").userId, c.req.param("userId"));
-  await registryOf(c, userId).setBlock(userId, blockedId, true);
+  applied(await registryOf(c, userId).setBlock(userId, blockedId, true));
   return c.body(null, 204);
 });
 
 blocks.delete("/me/blocks/:userId", authenticate, async (c) => {
   const { userId, blockedId } = target(c.get("identity").userId, c.req.param("userId"));
-  await registryOf(c, userId).setBlock(userId, blockedId, false);
+  applied(await registryOf(c, userId).setBlock(userId, blockedId, false));
   return c.body(null, 204);
 });
+
+/** Saved, but the bucket of the user's waiting request did not hear of it: ask for the (idempotent) retry. */
+function applied(answer: { applied: boolean }): void {
+  if (answer.applied) return;
+  throw new ApiError(
+    503,
+    "unavailable",
+    "Your block list is saved, but your waiting request could not be updated just now; send the same request again.",
+    { headers: { "Retry-After": "1" } },
+  );
+}
 
 blocks.get("/me/blocks", authenticate, async (c) => {
   const { userId } = c.get("identity");

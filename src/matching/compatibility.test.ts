@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { assignParts, compatible, compatibleFrom, notePartner, rolesFit } from "./compatibility.ts";
+import {
+  assignParts,
+  compatible,
+  compatibleFrom,
+  notePartner,
+  pairingFingerprint,
+  rolesFit,
+} from "./compatibility.ts";
+import { restoreBucketState } from "./state.ts";
 import { defaultSettings, expectFrame, Harness, matchIdOf, requestRow, SEC, T0 } from "./testHarness.ts";
+import { resettle } from "./transitions.ts";
 
 const s = defaultSettings; // window 100, +25 per 10 s, cooldown 600 s
 
@@ -195,5 +204,20 @@ describe("the pairing rule in a bucket", () => {
     assert.equal(h.state.queue.length, 200);
     h.join("E", { role: "interviewee" });
     expectFrame(h.frames("E").at(-1), "match_found", { partnerId: "I0" });
+  });
+
+  test("restored under a wider window, a bucket looks at its waiting pairs again and pairs them", () => {
+    const h = new Harness({ ratingWidenStep: 0 });
+    h.join("A", { rating: 1000 });
+    h.join("B", { rating: 1150 });
+    assert.deepEqual(h.queueUsers(), ["A", "B"], "150 apart, and the window never widens");
+    assert.equal(h.nextDeadline(), T0 + 60 * SEC, "nothing but the queue timeouts");
+    const wider = { ...h.settings, ratingWindow: 200 };
+    assert.notEqual(pairingFingerprint(wider), pairingFingerprint(h.settings));
+    const rows = [...h.storedRequests.values()].filter((r) => r.endedAt === null);
+    h.state = restoreBucketState(h.bucket, wider, { requests: rows, matches: [], nextRank: 1 });
+    h.clearInboxes();
+    h.apply(resettle(h.state, h.clock).step);
+    expectFrame(h.frames("A").at(-1), "match_found", { partnerId: "B" });
   });
 });

@@ -63,9 +63,22 @@ export function assignParts(a: Role, b: Role, matchId: string): [Part, Part] {
 }
 
 function coin(id: string): boolean {
+  return (fnv(id) & 1) === 1;
+}
+
+/**
+ * The settings compatibility depends on, as one number: a bucket restored under different ones
+ * (a redeploy widened the window, say) must look at its waiting pairs again, since the
+ * `recheckAt` times it kept were worked out under the old ones.
+ */
+export function pairingFingerprint(s: Settings): number {
+  return fnv(`${s.rematchCooldownMs}/${s.ratingWindow}/${s.ratingWidenStep}/${s.ratingWidenMs}`);
+}
+
+function fnv(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return (h & 1) === 1;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** The recent partners still inside the cooldown at `now`, with `partnerId` added at `at`. */

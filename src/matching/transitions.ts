@@ -98,6 +98,19 @@ export function setBlocked(
   return { step, result: { ok: true } };
 }
 
+/**
+ * Look at every waiting pair again: the bucket was restored under pairing settings other than
+ * the ones its waiting requests were paired (and their rechecks timed) under. O(waiting²), once.
+ */
+export function resettle(s: BucketState, clock: Clock): Outcome<{ ok: true }> {
+  const step = new Step();
+  const waiting = s.queue.map((id) => s.requests.get(id)!);
+  for (const r of waiting) r.recheckAt = null;
+  pairOldestCompatible(s, clock, step, waiting);
+  for (const r of waiting) if (r.status === "PENDING" && r.recheckAt === null) step.wroteRequest(r);
+  return { step, result: { ok: true } };
+}
+
 /** Answer `status`: the frame that describes where the user's request stands now. */
 export function status(s: BucketState, userId: string): Outcome<{ ok: true } | Refusal> {
   const step = new Step();

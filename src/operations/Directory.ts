@@ -1,9 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { type BucketReport, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
 import { renderMetrics } from "./metrics.ts";
 
 const MINUTE = 60_000;
+/** Room for a session setup and a late alarm on top of a request's longest life (see below). */
+const STALE_MARGIN_MS = 2 * MINUTE;
 const HOUR = 3_600_000;
 
 /** One active bucket as `/internal/queues/summary` shows it. */
@@ -38,10 +41,25 @@ export type Totals = {
 export class Directory extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   #prunedAt = -1;
+  /**
+   * A bucket with a live request reports again before this long has passed (every request ends
+   * within its queue time, confirm window and grace, and its end is reported), so an older row
+   * that still says "live" is one whose last report was lost (a restart inside the debounce):
+   * it is not counted as active.
+   */
+  readonly #staleAfterMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
+    const loaded = configFromEnv(env);
+    const c = loaded.ok ? loaded.config : undefined;
+    this.#staleAfterMs =
+      ((c?.MATCH_TIMEOUT_SECONDS ?? 3600) +
+        (c?.CONFIRM_TIMEOUT_SECONDS ?? 600) +
+        (c?.RECONNECT_GRACE_SECONDS ?? 600)) *
+        1000 +
+      STALE_MARGIN_MS;
     this.#sql.exec(`
       CREATE TABLE IF NOT EXISTS buckets (tenant TEXT NOT NULL, room TEXT NOT NULL,
         waiting INTEGER NOT NULL, live INTEGER NOT NULL, p50 INTEGER, p95 INTEGER,
@@ -107,7 +125,8 @@ export class Directory extends DurableObject<Env> {
   figures(): ServiceFigures {
     const live = this.#sql
       .exec<{ active: number; waiting: number }>(
-        "SELECT count(*) AS active, coalesce(sum(waiting), 0) AS waiting FROM buckets WHERE live > 0",
+        "SELECT count(*) AS active, coalesce(sum(waiting), 0) AS waiting FROM buckets WHERE live > 0 AND at > ?",
+        Date.now() - this.#staleAfterMs,
       )
       .one();
     const matches = this.#sql
@@ -127,9 +146,10 @@ export class Directory extends DurableObject<Env> {
         `SELECT b.room, b.waiting, b.p50, b.p95,
            (SELECT coalesce(sum(m.matches), 0) FROM minutes m
              WHERE m.tenant = b.tenant AND m.room = b.room AND m.minute > ?) AS matched
-         FROM buckets b WHERE b.tenant = ? AND b.live > 0 ORDER BY b.waiting DESC, b.room`,
+         FROM buckets b WHERE b.tenant = ? AND b.live > 0 AND b.at > ? ORDER BY b.waiting DESC, b.room`,
         since,
         tenant,
+        Date.now() - this.#staleAfterMs,
       )
       .toArray()
       .map((b) => ({

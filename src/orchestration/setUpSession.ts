@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_TENANT } from "../tenancy.ts";
 import { CollabPool } from "./collabPool.ts";
 
 /**
@@ -6,6 +7,7 @@ import { CollabPool } from "./collabPool.ts";
  * for a session (seed 000's orchestration):
  *   POST {QUESTION_SERVICE_URL}/api/v1/questions/select {difficulty, topic}      -> {id}
  *   POST {COLLAB_SERVICE_URL}/api/v1/collab/sessions    {user_ids, question_id} -> {session_id}
+ * (plus `tenant_id` for a tenant other than the default: user ids are only unique within one)
  * Each call gets a per-attempt timeout and a few retries with doubling backoff on network errors,
  * timeouts, 5xx, 408 and 429; any other 4xx, or a success whose body is not the expected shape,
  * fails at once (asking again would get the same answer). A service that is not configured is
@@ -31,6 +33,8 @@ export type SessionMatch = {
   difficulty: string;
   topic: string;
   users: readonly [string, string];
+  /** The users' tenant; the collaboration service is told when it is not the default. */
+  tenant?: string;
   /** When given, sent as `Idempotency-Key` (`{matchId}:question` / `{matchId}:collab`), so a
    * service that honours it creates one session even if a timed-out attempt did get through. */
   matchId?: string;
@@ -108,7 +112,11 @@ export async function setUpSession(
       pool ? pool.next() : [config.collabServiceUrl as string],
       "/api/v1/collab/sessions",
       {
-        body: { user_ids: [...match.users], question_id: questionId },
+        body: {
+          user_ids: [...match.users],
+          question_id: questionId,
+          ...(match.tenant && match.tenant !== DEFAULT_TENANT ? { tenant_id: match.tenant } : {}),
+        },
         schema: collabAnswer,
         idempotencyKey: match.matchId ? `${match.matchId}:collab` : undefined,
       },

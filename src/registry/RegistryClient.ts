@@ -1,5 +1,6 @@
 import { registryShardAt } from "../actors.ts";
 import type { Env } from "../env.ts";
+import { withTimeout } from "../withTimeout.ts";
 import type { ClaimResult } from "./claimRule.ts";
 import type { Release, RequestRef } from "./RegistryShard.ts";
 import { shardOf } from "./shardOf.ts";
@@ -89,34 +90,36 @@ export class RegistryClient {
         releases,
       );
     });
-    withTimeout(call, CALL_TIMEOUT_MS)
+    withTimeout(
+      call,
+      CALL_TIMEOUT_MS,
+      () => new Error(`no answer from the registry shard within ${CALL_TIMEOUT_MS} ms`),
+    )
       .then(
         (results) => {
           for (const [i, c] of claims.entries()) c.resolve(results[i]!);
+          return true;
         },
         (e: unknown) => {
           q.stub = undefined;
           for (const c of claims) c.reject(e);
+          // Releases are idempotent at the shard, and those with partners carry the rematch
+          // cooldown: they go again with the next call rather than being lost with this one.
+          q.releases.unshift(...releases);
+          return false;
         },
       )
-      .finally(() => {
+      .then((answered) => {
         q.inFlight = false;
-        // Claims that came meanwhile go now; releases only with them, or if they carry partners.
+        // Claims that came meanwhile go now; releases only with them, or if they carry partners
+        // (but not straight after a failure: they wait for the next claim then, not a busy loop).
         if (
           q.claims.length > 0 ||
-          q.releases.length >= RELEASES_PER_CALL ||
-          q.releases.some((r) => r.recent !== undefined)
+          (answered &&
+            (q.releases.length >= RELEASES_PER_CALL || q.releases.some((r) => r.recent !== undefined)))
         ) {
           this.#flush(shard);
         }
       });
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from the registry shard within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

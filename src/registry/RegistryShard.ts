@@ -36,6 +36,8 @@ export class RegistryShard extends DurableObject<Env> {
   /** New requests per user: a user hopping between buckets is counted here, whichever bucket. */
   readonly #rate = new JoinRate();
   readonly #cooldownMs: number;
+  /** The latest push of each user's block list to their live request's bucket, in order. */
+  readonly #pushes = new Map<string, Promise<boolean>>();
   /** `MAINTENANCE` as deployed; the runtime switch (`PUT /internal/maintenance`) is in `meta`. */
   readonly #deployMaintenance: boolean;
 
@@ -131,7 +133,7 @@ export class RegistryShard extends DurableObject<Env> {
    * if any, follows at once (a block also applies to requests already waiting). Its bucket is
    * told the whole list, so a retried or reordered call cannot leave it with a stale one.
    */
-  async setBlock(userId: string, blockedId: string, on: boolean): Promise<void> {
+  async setBlock(userId: string, blockedId: string, on: boolean): Promise<{ applied: boolean }> {
     if (on) {
       this.#sql.exec(
         "INSERT INTO blocks (user_id, blocked_id, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -142,8 +144,23 @@ export class RegistryShard extends DurableObject<Env> {
     } else {
       this.#sql.exec("DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?", userId, blockedId);
     }
-    const held = this.#current(userId);
-    if (held) await bucketActor(this.env, held.room).setBlocked(userId, this.#blockedBy(userId));
+    // One push at a time per user, each reading the list when it goes: two changes made at once
+    // cannot reach the bucket in the wrong order and leave it with the older list.
+    const previous = this.#pushes.get(userId) ?? Promise.resolve(true);
+    const push = previous.then(async () => {
+      const held = this.#current(userId);
+      if (!held) return true;
+      try {
+        await bucketActor(this.env, held.room).setBlocked(userId, this.#blockedBy(userId));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    this.#pushes.set(userId, push);
+    const applied = await push;
+    if (this.#pushes.get(userId) === push) this.#pushes.delete(userId);
+    return { applied };
   }
 
   /**

@@ -1,6 +1,7 @@
-import { env, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { directory } from "../../src/actors.ts";
 import { app } from "../../src/http/app.ts";
 import { maintenanceAnswer, queueSummaryAnswer, statusAnswer } from "../../src/protocol/http.ts";
 import { API, newUser } from "./httpClient.ts";
@@ -153,6 +154,27 @@ describe("/status", () => {
         },
       )
       .toBe(first.buckets.waiting);
+  });
+});
+
+describe("the directory", () => {
+  it("does not count a bucket whose last report was lost long ago as active", async () => {
+    const tenant = newTenant();
+    const admin = { claims: { tenant_id: tenant, role: "admin" } };
+    const before = statusAnswer.parse(await (await call("/status", { user: null })).json());
+    // A bucket that said "3 waiting" and then never reported again (its last report lost in a
+    // restart), longer ago than any request can live.
+    await runInDurableObject(directory(env), (_d, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO buckets (tenant, room, waiting, live, p50, p95, at) VALUES (?, 'easy.ghost', 3, 3, NULL, NULL, ?)",
+        tenant,
+        Date.now() - 3 * 3_600_000,
+      );
+    });
+    const after = statusAnswer.parse(await (await call("/status", { user: null })).json());
+    expect(after.buckets).toEqual(before.buckets);
+    const summary = queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json());
+    expect(summary.buckets).toEqual([]);
   });
 });
 

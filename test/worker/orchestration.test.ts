@@ -97,6 +97,16 @@ describe("setUpSession", () => {
     expect(calls.requests[0]?.idempotencyKey).toBeNull();
   });
 
+  it("tells the collaboration service the tenant of users outside the default one", async () => {
+    const collab = service("good");
+    await setUpSession({ collabServiceUrl: collab.url }, { ...match, tenant: "acme" });
+    await setUpSession({ collabServiceUrl: collab.url }, { ...match, tenant: "default" });
+    expect((await collab.calls()).requests.map((r) => r.body)).toEqual([
+      { user_ids: ["alice", "bob"], question_id: null, tenant_id: "acme" },
+      { user_ids: ["alice", "bob"], question_id: null },
+    ]);
+  });
+
   it("retries 5xx answers with backoff and succeeds when the service recovers", async () => {
     const flaky = service("flaky");
     const started = Date.now();
