@@ -40,7 +40,10 @@ export const status = new Hono<AppEnv>().get("/", async (c) => {
 /** `/metrics` at the root (Prometheus convention); `METRICS_TOKEN` bearer when set. */
 export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   const token = c.get("config").METRICS_TOKEN;
-  if (token && c.req.header("authorization") !== `Bearer ${token}`) {
+  if (
+    token &&
+    !sameSecret(/^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "", token)
+  ) {
     throw new ApiError(401, "unauthorized", "`/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`.", {
       headers: { "WWW-Authenticate": 'Bearer realm="metrics"' },
     });
@@ -81,3 +84,12 @@ export const internal = new Hono<AppEnv>()
     const state = await registryShardAt(c.env, tenant, 0).maintenance();
     return c.json(maintenanceAnswer.parse(state));
   });
+
+/** Compare a presented token with the secret in time that does not depend on where they differ. */
+function sameSecret(presented: string, secret: string): boolean {
+  const a = new TextEncoder().encode(presented);
+  const b = new TextEncoder().encode(secret);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]!;
+  return diff === 0;
+}

@@ -217,11 +217,13 @@ export class RegistryShard extends DurableObject<Env> {
    */
   async #claim(room: string, c: RequestRef, now: number): Promise<ClaimResult> {
     // Every new request of the tenant's users is claimed here, so this is where maintenance
-    // turns new requests away (resumes and live matches need no claim, so they go on).
-    if (this.maintenance().on) return { ok: false, reason: "maintenance" };
-    if (!this.#rate.allow(c.userId, now)) return { ok: false, reason: "rate_limited" };
+    // turns new requests away (resumes and live matches need no claim, so they go on). A user
+    // who waits elsewhere still hears that first (409), as at any other time.
+    const paused = this.maintenance().on;
+    if (!paused && !this.#rate.allow(c.userId, now)) return { ok: false, reason: "rate_limited" };
     // While upgrading, the old per-user object may hold a live claim: no shortcut then.
     if (
+      !paused &&
       !this.#legacyActive() &&
       this.#writeClaim(c.userId, { room, requestId: c.requestId }, now, "if-none")
     ) {
@@ -232,6 +234,7 @@ export class RegistryShard extends DurableObject<Env> {
       if (held && claimNeeds(held, room) === "verify" && (await this.#stillLive(c.userId, held))) {
         return { ok: false, reason: "live_elsewhere", room: held.room };
       }
+      if (paused) return { ok: false, reason: "maintenance" };
       // Synchronous from this read to the write: nothing else can change the row in between.
       if (!sameClaim(this.#current(c.userId), held)) continue;
       if (held) this.#noteEnded(c.userId, held, now);

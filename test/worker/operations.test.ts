@@ -124,6 +124,18 @@ describe("/metrics", () => {
     expect(wrong.status).toBe(401);
     const ok = await app.request("/metrics", { headers: { authorization: "Bearer scrape-secret" } }, guarded);
     expect(ok.status).toBe(200);
+    const lower = await app.request(
+      "/metrics",
+      { headers: { authorization: "bearer scrape-secret" } },
+      guarded,
+    );
+    expect(lower.status, "the scheme is case-insensitive").toBe(200);
+    const longer = await app.request(
+      "/metrics",
+      { headers: { authorization: "Bearer scrape-secret2" } },
+      guarded,
+    );
+    expect(longer.status).toBe(401);
   });
 });
 
@@ -240,6 +252,15 @@ describe("admin endpoints", () => {
       claims,
     });
     expect(http.status).toBe(503);
+    // Someone with a live request elsewhere hears that first, as at any other time.
+    const busy = await call("/request", {
+      method: "POST",
+      body: { difficulty: "easy", topic: "other" },
+      claims,
+      user: "a",
+    });
+    expect(busy.status).toBe(409);
+    expect(await busy.json()).toMatchObject({ error: { code: "already_queued" } });
     a.send({ type: "confirm", matchId });
     b.send({ type: "confirm", matchId });
     expect(await a.closed()).toBe(1000);
