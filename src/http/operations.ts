@@ -68,7 +68,7 @@ export const internal = new Hono<AppEnv>()
   .get("/queues/summary", async (c) => {
     const buckets = await directory(c.env).summary(c.get("identity").tenant);
     c.header("Cache-Control", "no-store");
-    return c.json(queueSummaryAnswer.parse({ buckets }));
+    return c.json(queueSummaryAnswer.parse(buckets));
   })
   .get("/maintenance", async (c) => {
     const state = await registryShardAt(c.env, c.get("identity").tenant, 0).maintenance();

@@ -106,17 +106,16 @@ export const statusAnswer = z.object({
   matchesLastHour: z.number().int().min(0),
 });
 
-export const queueSummaryAnswer = z.object({
-  buckets: z.array(
-    z.object({
-      room: z.string(),
-      waiting: z.number().int().min(0),
-      p50WaitMs: z.number().int().nullable(),
-      p95WaitMs: z.number().int().nullable(),
-      matchedLastHour: z.number().int().min(0),
-    }),
-  ),
-});
+/** One entry per active bucket, as the contract lists them (busiest first). */
+export const queueSummaryAnswer = z.array(
+  z.object({
+    room: z.string(),
+    waiting: z.number().int().min(0),
+    p50WaitMs: z.number().int().nullable(),
+    p95WaitMs: z.number().int().nullable(),
+    matchedLastHour: z.number().int().min(0),
+  }),
+);
 
 export const maintenanceBody = z.object({ on: z.boolean() }).strict();
 

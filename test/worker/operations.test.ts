@@ -186,7 +186,7 @@ describe("the directory", () => {
     const after = statusAnswer.parse(await (await call("/status", { user: null })).json());
     expect(after.buckets).toEqual(before.buckets);
     const summary = queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json());
-    expect(summary.buckets).toEqual([]);
+    expect(summary).toEqual([]);
   });
 });
 
@@ -219,8 +219,7 @@ describe("admin endpoints", () => {
     const admin = { claims: { tenant_id: tenant, role: "admin" } };
     await expect
       .poll(
-        async () =>
-          queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json()).buckets,
+        async () => queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json()),
         {
           timeout: 5_000,
           interval: 250,
