@@ -6,7 +6,6 @@ import {
   type BucketReport,
   type Counts,
   countTallies,
-  isEmpty,
   mergeCounts,
   noCounts,
 } from "../operations/figures.ts";
@@ -85,7 +84,7 @@ export class FigureReporter {
     } finally {
       this.#sending = false;
     }
+    // Changes made while this report was out (or its counts, put back) go with the next.
     if (this.#dirty) this.#schedule(retry ? RETRY_MS : DEBOUNCE_MS);
-    else if (!isEmpty(this.#counts)) this.#schedule(DEBOUNCE_MS);
   }
 }

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
+import { timingSafeEqual } from "hono/utils/buffer";
 import { directory, registryShardAt } from "../actors.ts";
 import { maintenanceAnswer, maintenanceBody, queueSummaryAnswer, statusAnswer } from "../protocol/http.ts";
 import { DEFAULT_TENANT } from "../tenancy.ts";
@@ -40,10 +41,8 @@ export const status = new Hono<AppEnv>().get("/", async (c) => {
 /** `/metrics` at the root (Prometheus convention); `METRICS_TOKEN` bearer when set. */
 export const metrics = new Hono<AppEnv>().get("/", async (c) => {
   const token = c.get("config").METRICS_TOKEN;
-  if (
-    token &&
-    !sameSecret(/^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "", token)
-  ) {
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+  if (token && !(await timingSafeEqual(presented, token))) {
     throw new ApiError(401, "unauthorized", "`/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`.", {
       headers: { "WWW-Authenticate": 'Bearer realm="metrics"' },
     });
@@ -84,12 +83,3 @@ export const internal = new Hono<AppEnv>()
     const state = await registryShardAt(c.env, tenant, 0).maintenance();
     return c.json(maintenanceAnswer.parse(state));
   });
-
-/** Compare a presented token with the secret in time that does not depend on where they differ. */
-function sameSecret(presented: string, secret: string): boolean {
-  const a = new TextEncoder().encode(presented);
-  const b = new TextEncoder().encode(secret);
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]!;
-  return diff === 0;
-}

@@ -1,3 +1,4 @@
+import { fnv1a } from "../fnv1a.ts";
 import type { MatchRequest, Part, Role, Settings } from "./types.ts";
 
 /**
@@ -63,7 +64,7 @@ export function assignParts(a: Role, b: Role, matchId: string): [Part, Part] {
 }
 
 function coin(id: string): boolean {
-  return (fnv(id) & 1) === 1;
+  return (fnv1a(id) & 1) === 1;
 }
 
 /**
@@ -72,13 +73,7 @@ function coin(id: string): boolean {
  * `recheckAt` times it kept were worked out under the old ones.
  */
 export function pairingFingerprint(s: Settings): number {
-  return fnv(`${s.rematchCooldownMs}/${s.ratingWindow}/${s.ratingWidenStep}/${s.ratingWidenMs}`);
-}
-
-function fnv(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  return fnv1a(`${s.rematchCooldownMs}/${s.ratingWindow}/${s.ratingWidenStep}/${s.ratingWidenMs}`);
 }
 
 /** The recent partners still inside the cooldown at `now`, with `partnerId` added at `at`. */

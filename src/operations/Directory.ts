@@ -114,10 +114,14 @@ export class Directory extends DurableObject<Env> {
       }
       this.#add("matches", { outcome: "cancelled" }, cancelled);
       this.#add("queue_timeouts", {}, c.queueTimeouts);
+      // One upsert per histogram bucket touched, not one per wait: a burst's report has many.
+      const perBucket = new Map<number, number>();
       for (const ms of c.waitsMs) {
-        this.#add("wait_bucket", { i: String(waitBucketOf(ms / 1000)) }, 1);
-        this.#add("wait_sum", {}, ms / 1000);
+        const i = waitBucketOf(ms / 1000);
+        perBucket.set(i, (perBucket.get(i) ?? 0) + 1);
       }
+      for (const [i, n] of perBucket) this.#add("wait_bucket", { i: String(i) }, n);
+      this.#add("wait_sum", {}, c.waitsMs.reduce((sum, ms) => sum + ms, 0) / 1000);
     });
   }
 

@@ -58,14 +58,6 @@ export function mergeCounts(into: Counts, from: Counts): void {
   into.waitsMs.unshift(...from.waitsMs);
 }
 
-export function isEmpty(c: Counts): boolean {
-  return (
-    c.joins + c.proposed + c.confirmed + c.queueTimeouts === 0 &&
-    Object.keys(c.cancelled).length === 0 &&
-    c.waitsMs.length === 0
-  );
-}
-
 /** Upper bounds (seconds) of `matcher_wait_seconds`: from an instant pair to a long wait. */
 export const WAIT_BUCKETS_SECONDS = [
   0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,

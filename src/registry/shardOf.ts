@@ -1,3 +1,5 @@
+import { fnv1a } from "../fnv1a.ts";
+
 /**
  * Which registry shard keeps a user's claim: FNV-1a (32-bit) over the id's UTF-8 bytes, modulo
  * the shard count. Stable across isolates, runtimes and deploys (no seed), so every router and
@@ -5,17 +7,10 @@
  * more than its share of users.
  */
 export function shardOf(userId: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (const byte of encoder.encode(userId)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
+  return fnv1a(userId) % shards;
 }
 
 /** The shard object's name; the prefix keeps shard names apart from any other object's. */
 export function shardName(index: number): string {
   return `registry-shard-${index}`;
 }
-
-const encoder = new TextEncoder();
