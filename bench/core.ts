@@ -22,6 +22,7 @@ export const settings: Settings = {
   ratingWindow: 100,
   ratingWidenStep: 25,
   ratingWidenMs: 10_000,
+  widenAfterMs: 20_000,
 };
 
 export type CoreResult = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compatibleFrom } from "../src/matching/compatibility.ts";
-import { createBucketState } from "../src/matching/state.ts";
+import { createBucketState, inItsOwnBucket } from "../src/matching/state.ts";
 import * as core from "../src/matching/transitions.ts";
 import type { Clock, Profile } from "../src/matching/types.ts";
 import { settings } from "./core.ts";
@@ -66,6 +66,7 @@ describe("the incompatible bucket's ratings", () => {
       graceUntil: null,
       endedAt: null,
       outcome: null,
+      ...inItsOwnBucket(),
     });
     for (const j of [0, 1, 199]) {
       const joiner = request("e", profile("interviewee", joinerRating(j, waiting)), 0);

@@ -110,6 +110,8 @@ export const configSchema = z
     RATING_WINDOW: whole(100, 0, 1_000_000),
     RATING_WIDEN_STEP: whole(25, 0, 1_000_000),
     RATING_WIDEN_SECONDS: seconds(10, 3600),
+    /** A request asking to widen also waits in the neighbouring difficulties after this long. */
+    WIDEN_AFTER_SECONDS: seconds(20, 3600),
     /** Canonical slugs, so requests compare with what they are routed by. */
     TOPICS: list.transform((topics) => topics.map(canonicalTopic)),
     CORS_ORIGINS: list,

@@ -1,12 +1,15 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
+import { bucketActor } from "../actors.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { pairingFingerprint } from "../matching/compatibility.ts";
+import * as handover from "../matching/handover.ts";
+import type { HandOverAnswer, PeerMessage } from "../matching/peerMessages.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
-import type { Clock, Settings } from "../matching/types.ts";
+import type { Clock, Match, Settings } from "../matching/types.ts";
 import { collabPoolFor } from "../orchestration/collabPool.ts";
 import {
   CloseCode,
@@ -16,15 +19,17 @@ import {
   type ServerFrame,
 } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
-import { type Bucket, roomName } from "../protocol/values.ts";
+import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
-import { parseBucketActorName } from "../tenancy.ts";
+import { bucketActorName, parseBucketActorName } from "../tenancy.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { FigureReporter } from "./FigureReporter.ts";
 import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
+import { type Ask, HandOverAsks } from "./HandOverAsks.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
+import { PeerLinks } from "./PeerLinks.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 import { SessionSetups } from "./SessionSetups.ts";
@@ -33,6 +38,9 @@ import { SessionSetups } from "./SessionSetups.ts";
 type SocketState = { userId: string; tokenExpiresAt: number };
 
 type Admission = { ok: true; request: RequestView; created: boolean } | Refusal;
+type Responded =
+  | { ok: true; state: "declined" | "waiting_for_partner" | "setting_up" | "ready"; view: RequestView }
+  | Refusal;
 /** What `#admit` decides; the view is built only where it is answered (not for sockets). */
 type Admitted = { ok: true; requestId: string; created: boolean } | Refusal;
 
@@ -62,6 +70,10 @@ export class BucketActor extends Server<Env> {
   readonly #outbox: OutboxDelivery;
   readonly #reporter: FigureReporter;
   readonly #setups: SessionSetups;
+  readonly #tenant: string;
+  /** Messages to, and hand-over asks of, the other buckets that flexible requests wait in. */
+  readonly #links: PeerLinks;
+  readonly #asks: HandOverAsks;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -73,10 +85,11 @@ export class BucketActor extends Server<Env> {
     const named = parseBucketActorName(this.name);
     if (!named) throw new Error(`BucketActor addressed by a name bucketActorName did not make: ${this.name}`);
     const { tenant, bucket: room } = named;
+    this.#tenant = tenant;
     this.#registry = new RegistryClient(env, tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#gate = new JoinGate(this.#registry, (userId) => {
       this.#expire(this.#clock());
-      return bucket.liveRequestOf(this.#state, userId) !== undefined;
+      return bucket.ownRequestOf(this.#state, userId) !== undefined;
     });
     this.#state = restoreBucketState(room, settingsFrom(this.#config), {
       ...this.#storage.loadLive(),
@@ -115,6 +128,16 @@ export class BucketActor extends Server<Env> {
         );
       },
     );
+    const home = roomName(room);
+    this.#links = new PeerLinks(this.#storage, (to, messages) => this.#peer(to).peer(home, messages));
+    this.#asks = new HandOverAsks(
+      (a: Ask) => this.#peer(a.home).handOver(home, a.requestId, a.pairId),
+      (pairId, answers) => {
+        const clock = this.#clock();
+        this.#expire(clock);
+        this.#run(handover.handOverAnswered(this.#state, clock, pairId, answers));
+      },
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
@@ -122,6 +145,9 @@ export class BucketActor extends Server<Env> {
     // A setup that was under way when the actor was evicted is asked for again; the services
     // get the same idempotency keys, so they create one session, not two.
     this.#setups.resume(this.#state.matches.values());
+    // Messages a restart left undelivered, and asks whose answers died with the last instance.
+    this.#links.kick();
+    this.#asks.start(handover.pendingAsks(this.#state));
     const fingerprint = pairingFingerprint(this.#state.settings);
     if (this.#storage.pairingFingerprint() !== fingerprint) {
       if (this.#state.queue.length > 1) this.#run(bucket.resettle(this.#state, this.#clock()).step);
@@ -251,6 +277,8 @@ export class BucketActor extends Server<Env> {
       const oldest = this.#storage.oldestEndedAt();
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
+    const linksRetryAt = this.#links.retryAt;
+    if (linksRetryAt !== null && linksRetryAt <= clock.now) this.#links.kick();
     const setupCheckAt = this.#setups.checkAt;
     if (setupCheckAt !== null && setupCheckAt <= clock.now) this.#setups.resume(this.#state.matches.values());
     this.#reschedule();
@@ -267,7 +295,7 @@ export class BucketActor extends Server<Env> {
   holdsLiveRequest(userId: string): boolean {
     // Due deadlines first: a request whose time is up must not count, even before its alarm runs.
     this.#expire(this.#clock());
-    return this.#gate.holds(userId) || bucket.liveRequestOf(this.#state, userId) !== undefined;
+    return this.#gate.holds(userId) || bucket.ownRequestOf(this.#state, userId) !== undefined;
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
@@ -291,25 +319,26 @@ export class BucketActor extends Server<Env> {
   }
 
   /** `GET /request/{id}`: the caller's own request, live or recently ended. */
-  getRequest(userId: string, requestId: string): { ok: true; request: RequestView } | Refusal {
+  async getRequest(userId: string, requestId: string): Promise<{ ok: true; request: RequestView } | Refusal> {
     this.#expire(this.#clock());
-    const view = this.#viewOf(requestId);
-    if (!view || view.userId !== userId) return notFound(`No request ${requestId} of yours is known.`);
-    return { ok: true, request: view };
+    const r = this.#state.requests.get(requestId) ?? this.#storage.findRequest(requestId);
+    if (!r || r.home !== null || r.userId !== userId)
+      return notFound(`No request ${requestId} of yours is known.`);
+    return { ok: true, request: (await this.#viewWithMatch(requestId))! };
   }
 
   /** `GET /me/request`: the user's live request here, if any. */
-  liveRequest(userId: string): RequestView | null {
+  async liveRequest(userId: string): Promise<RequestView | null> {
     this.#expire(this.#clock());
-    const r = bucket.liveRequestOf(this.#state, userId);
-    return r ? this.#viewOf(r.id) : null;
+    const r = bucket.ownRequestOf(this.#state, userId);
+    return r ? this.#viewWithMatch(r.id) : null;
   }
 
   /** `DELETE /request/{id}`. */
   cancelRequest(userId: string, requestId: string): { ok: true } | Refusal {
     const clock = this.#clock();
     this.#expire(clock);
-    const live = bucket.liveRequestOf(this.#state, userId);
+    const live = bucket.ownRequestOf(this.#state, userId);
     if (live?.id === requestId) {
       this.#run(bucket.leave(this.#state, clock, userId).step);
       return { ok: true };
@@ -325,19 +354,23 @@ export class BucketActor extends Server<Env> {
     };
   }
 
-  /** `POST /confirm`: confirm or decline a proposed match over HTTP. */
-  respond(
-    userId: string,
-    matchId: string,
-    confirmed: boolean,
-  ):
-    | { ok: true; state: "declined" | "waiting_for_partner" | "setting_up" | "ready"; view: RequestView }
-    | Refusal {
+  /**
+   * `POST /confirm`: confirm or decline a proposed match over HTTP. A request paired in another
+   * bucket is answered there (`viaGuest` asks that bucket about its guest entry).
+   */
+  async respond(userId: string, matchId: string, confirmed: boolean, viaGuest = false): Promise<Responded> {
     const clock = this.#clock();
     this.#expire(clock);
-    const live = bucket.liveRequestOf(this.#state, userId);
+    const live = viaGuest
+      ? bucket.liveRequestOf(this.#state, userId)
+      : bucket.ownRequestOf(this.#state, userId);
     if (live?.matchId !== matchId) return this.#whyNotConfirmable(userId, matchId);
     const requestId = live.id;
+    if (live.away) {
+      const there = await this.#peer(live.away.room).respond(userId, matchId, confirmed, true);
+      if (!there.ok) return there;
+      return { ok: true, state: there.state, view: (await this.#viewWithMatch(requestId))! };
+    }
     if (!confirmed) {
       this.#run(bucket.decline(this.#state, clock, userId, matchId).step);
       return { ok: true, state: "declined", view: this.#viewOf(requestId)! };
@@ -346,7 +379,36 @@ export class BucketActor extends Server<Env> {
     this.#run(outcome.step);
     if (!outcome.result.ok)
       return { ok: false, status: 404, code: outcome.result.code, message: outcome.result.message };
-    return { ok: true, state: outcome.result.state, view: this.#viewOf(requestId)! };
+    // Never "forwarded" here: a request held elsewhere was answered there above.
+    const state = outcome.result.state === "forwarded" ? "waiting_for_partner" : outcome.result.state;
+    return { ok: true, state, view: this.#viewOf(requestId)! };
+  }
+
+  // --- RPC between the buckets a flexible request waits in (`handover.ts`) ----------------------
+
+  /** Messages from another bucket of the tenant, in the order it wrote them. */
+  peer(from: string, messages: PeerMessage[]): void {
+    for (const message of messages) {
+      const clock = this.#clock();
+      this.#expire(clock);
+      this.#run(handover.receive(this.#state, clock, from, message));
+    }
+  }
+
+  /** A guest bucket asks to pair one of the requests made here; granted at most once. */
+  handOver(from: string, requestId: string, pairId: string): HandOverAnswer {
+    const clock = this.#clock();
+    this.#expire(clock);
+    const out = handover.handOver(this.#state, clock, from, requestId, pairId);
+    // Stored before the answer leaves: the output gate holds it until the write is durable.
+    this.#run(out.step);
+    return out.result;
+  }
+
+  /** A match made here, for the home of one of its requests (its HTTP view). */
+  matchFor(userId: string, matchId: string): Match | null {
+    const m = this.#state.matches.get(matchId) ?? this.#storage.findMatch(matchId);
+    return m?.users.includes(userId) ? m : null;
   }
 
   /** `GET /queues/{difficulty}/{topic}`. */
@@ -375,7 +437,7 @@ export class BucketActor extends Server<Env> {
       if (refused) return refused;
       const clock = this.#clock();
       this.#expire(clock);
-      const live = bucket.liveRequestOf(this.#state, userId) !== undefined;
+      const live = bucket.ownRequestOf(this.#state, userId) !== undefined;
       const grant = live ? undefined : this.#gate.take(userId);
       // Neither live nor claimed: another join used the claim and its request ended since.
       if (!live && !grant) continue;
@@ -388,6 +450,19 @@ export class BucketActor extends Server<Env> {
       this.#run(joined.step);
       return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
     }
+  }
+
+  /** The view of a request made here, with its match fetched from the bucket that paired it. */
+  async #viewWithMatch(requestId: string): Promise<RequestView | null> {
+    const r = this.#state.requests.get(requestId) ?? this.#storage.findRequest(requestId);
+    if (!r?.matchId || r.room === null || r.room === roomName(this.bucket)) return this.#viewOf(requestId);
+    // RPC hands tuples back as plain arrays; the fields are the same.
+    const m = (await this.#peer(r.room).matchFor(r.userId, r.matchId)) as Match | null;
+    return requestView(this.bucket, r, m ?? undefined, null);
+  }
+
+  #peer(room: string) {
+    return bucketActor(this.env, bucketActorName(this.#tenant, parseRoomName(room)!));
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -424,17 +499,26 @@ export class BucketActor extends Server<Env> {
   /** Persist a Step, then perform its effects, then move the alarm to the next deadline. */
   #run(step: Step): void {
     if (!step.wroteAnything && step.effects.length === 0) return;
+    // Guests follow each request's availability; their messages are stored with the step.
+    handover.syncGuests(this.#state, step);
     this.#storage.write(step, this.#outbox.recording);
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
     if (step.wroteAnything) this.#reporter.changed(step.tallies);
+    const rooms = new Set<string>();
+    const asks: Ask[] = [];
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
         for (const c of this.getConnections(effect.userId)) c.close(effect.code, effect.reason);
-      } else this.#setups.start(effect.match);
+      } else if (effect.kind === "setup") this.#setups.start(effect.match);
+      else if (effect.kind === "peer") rooms.add(effect.room);
+      else asks.push(effect);
     }
+    if (rooms.size > 0) this.#links.kick(rooms);
+    if (asks.length > 0) this.#asks.start(asks);
     for (const r of step.requests.values()) {
-      if (r.endedAt === null) continue;
+      // A guest entry holds no claim: its home's request does.
+      if (r.endedAt === null || r.home !== null) continue;
       this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
       this.#registry.release(r.userId, r.id, r.recent);
     }
@@ -485,6 +569,7 @@ export class BucketActor extends Server<Env> {
       this.#outbox.dueAt,
       // A match that is setting up has no deadline of its own: only this wakes a lost setup.
       this.#setups.checkAt,
+      this.#links.retryAt,
     ];
     let next: number | null = null;
     for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
@@ -505,5 +590,6 @@ function settingsFrom(c: Config): Settings {
     ratingWindow: c.RATING_WINDOW,
     ratingWidenStep: c.RATING_WIDEN_STEP,
     ratingWidenMs: c.RATING_WIDEN_SECONDS * 1000,
+    widenAfterMs: c.WIDEN_AFTER_SECONDS * 1000,
   };
 }

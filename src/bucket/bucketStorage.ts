@@ -1,3 +1,5 @@
+import type { PeerMessage } from "../matching/peerMessages.ts";
+import { type FlexibleFields, inItsOwnBucket } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import type { Match, MatchRequest, Profile } from "../matching/types.ts";
 import type { OutboxEntry } from "../records/deliverRecords.ts";
@@ -34,6 +36,9 @@ export class BucketStorage {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
       CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+      -- Messages for other buckets (flexible requests), kept until delivered, in order per room.
+      CREATE TABLE IF NOT EXISTS peer_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, body TEXT NOT NULL);
     `);
   }
 
@@ -50,10 +55,17 @@ export class BucketStorage {
     return { requests, matches };
   }
 
-  /** Persist one Step's rows and their outbox entries atomically. */
+  /** Persist one Step's rows, their outbox entries and its messages for other buckets atomically. */
   write(step: Step, recordOutbox: boolean): void {
-    if (!step.wroteAnything) return;
+    const peers = step.effects.filter((e) => e.kind === "peer");
+    if (!step.wroteAnything && peers.length === 0) return;
     this.#storage.transactionSync(() => {
+      for (const e of peers)
+        this.#sql.exec(
+          "INSERT INTO peer_outbox (room, body) VALUES (?, ?)",
+          e.room,
+          JSON.stringify(e.message),
+        );
       // Matches first: a consumer replaying the outbox in order sees a match before the
       // request rows that point at it.
       for (const m of step.matches.values()) {
@@ -80,7 +92,10 @@ export class BucketStorage {
           r.endedAt,
           body,
         );
-        if (recordOutbox) this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('request', ?)", body);
+        // A guest entry is a copy; its home records the request.
+        if (recordOutbox && r.home === null) {
+          this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('request', ?)", body);
+        }
       }
     });
   }
@@ -98,6 +113,30 @@ export class BucketStorage {
 
   dropOutboxThrough(seq: number): void {
     this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", seq);
+  }
+
+  /** Rooms with undelivered messages. */
+  peerRooms(): string[] {
+    return this.#sql
+      .exec<{ room: string }>("SELECT DISTINCT room FROM peer_outbox")
+      .toArray()
+      .map((row) => row.room);
+  }
+
+  /** The oldest undelivered messages for `room`, in the order they were written. */
+  peerBatch(room: string, limit: number): { seq: number; message: PeerMessage }[] {
+    return this.#sql
+      .exec<{ seq: number; body: string }>(
+        "SELECT seq, body FROM peer_outbox WHERE room = ? ORDER BY seq LIMIT ?",
+        room,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ seq: row.seq, message: JSON.parse(row.body) as PeerMessage }));
+  }
+
+  dropPeerThrough(room: string, seq: number): void {
+    this.#sql.exec("DELETE FROM peer_outbox WHERE room = ? AND seq <= ?", room, seq);
   }
 
   findRequest(id: string): MatchRequest | undefined {
@@ -162,11 +201,21 @@ export class BucketStorage {
 /**
  * Rows written before roles, ratings, blocks and cooldowns (#14) lack those fields: such a
  * request asked for nothing (anyone, unrated), and such a match's parts were never told, so
- * they are read as the coin would have fallen for the first user.
+ * they are read as the coin would have fallen for the first user. Rows from before flexible
+ * requests (#13) waited in their own bucket only.
  */
 function storedRequest(body: string): MatchRequest {
-  const r = JSON.parse(body) as Partial<MatchRequest> & Omit<MatchRequest, keyof Profile | "recheckAt">;
-  return { role: "either", rating: null, blocked: [], recent: {}, recheckAt: null, ...r };
+  const r = JSON.parse(body) as Partial<MatchRequest> &
+    Omit<MatchRequest, keyof Profile | FlexibleFields | "recheckAt">;
+  return {
+    role: "either",
+    rating: null,
+    blocked: [],
+    recent: {},
+    recheckAt: null,
+    ...inItsOwnBucket(),
+    ...r,
+  };
 }
 
 function storedMatch(body: string): Match {

@@ -17,11 +17,23 @@ export const ROLE_HEADER = "x-matcher-role";
 /** The user's rating from their token; absent when the token carries none. */
 export const RATING_HEADER = "x-matcher-rating";
 
-/** What a join asks for, beyond who the user is: the router checked both. */
-export type JoinWish = { role: Role; rating: number | null };
+/** The other rooms the request waits in (canonical, comma-separated; `&also=`, checked by the router). */
+export const ALSO_HEADER = "x-matcher-also";
+
+/** "1" when the request asks to widen (`&widen=1`). */
+export const WIDEN_HEADER = "x-matcher-widen";
+
+/** What a join asks for, beyond who the user is: the router checked all of it. */
+export type JoinWish = { role: Role; rating: number | null; also: string[]; widen: boolean };
 
 export function wishFromHeaders(headers: Headers): JoinWish {
   const role = roleSchema.safeParse(headers.get(ROLE_HEADER) ?? "either");
   const rating = headers.get(RATING_HEADER);
-  return { role: role.success ? role.data : "either", rating: rating === null ? null : Number(rating) };
+  const also = headers.get(ALSO_HEADER);
+  return {
+    role: role.success ? role.data : "either",
+    rating: rating === null ? null : Number(rating),
+    also: also ? also.split(",") : [],
+    widen: headers.get(WIDEN_HEADER) === "1",
+  };
 }

@@ -1,20 +1,24 @@
 import { iso, partnerOf, partOf } from "../matching/describe.ts";
 import type { Match, MatchRequest } from "../matching/types.ts";
 import type { QueueFigures, RequestView } from "../protocol/http.ts";
-import type { Bucket } from "../protocol/values.ts";
+import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
 
-/** A request as the HTTP API shows it to its owner. */
+/**
+ * A request as the HTTP API shows it to its owner. `home` is the bucket it was made in; once
+ * paired, its difficulty and topic are those of the bucket that paired it (`room`).
+ */
 export function requestView(
-  bucket: Bucket,
+  home: Bucket,
   r: MatchRequest,
   match: Match | undefined,
   position: number | null,
 ): RequestView {
+  const paired = (r.room === null ? undefined : parseRoomName(r.room)) ?? home;
   return {
     id: r.id,
     userId: r.userId,
-    difficulty: bucket.difficulty,
-    topic: bucket.topic,
+    difficulty: paired.difficulty,
+    topic: paired.topic,
     role: r.role,
     rating: r.rating,
     status: r.status,
@@ -23,6 +27,8 @@ export function requestView(
     expiresAt: iso(r.expiresAt),
     endedAt: r.endedAt === null ? null : iso(r.endedAt),
     outcome: r.outcome,
+    buckets: [roomName(home), ...r.also],
+    room: r.room,
     match: match
       ? {
           id: match.id,

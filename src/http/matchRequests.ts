@@ -2,6 +2,7 @@ import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import { bucketActor, registryShard } from "../actors.ts";
 import { notFound, type Refusal } from "../bucket/refusal.ts";
+import { alsoRooms } from "../protocol/flexible.ts";
 import { confirmBody, createRequestBody } from "../protocol/http.ts";
 import { difficultySchema, requestIdSchema, topicSchema } from "../protocol/values.ts";
 import { bucketActorName } from "../tenancy.ts";
@@ -19,10 +20,15 @@ export const matchRequests = new Hono<AppEnv>();
 matchRequests.post("/request", authenticate, async (c) => {
   const body = await validJson(c, createRequestBody);
   const { userId, tenant } = c.get("identity");
-  checkTopicAllowed(c.get("config").TOPICS, body.topic);
+  const topics = c.get("config").TOPICS;
+  checkTopicAllowed(topics, body.topic);
+  const also = alsoRooms(body, body.also, topics);
+  if (!also.ok) throw new ApiError(400, also.code, also.message);
   const answer = await bucketActor(c.env, bucketActorName(tenant, body)).createRequest(userId, {
     role: body.role,
     rating: c.get("identity").rating,
+    also: also.rooms,
+    widen: body.widen,
   });
   if (!answer.ok) throw fromRefusal(answer);
   return c.json(answer.request, answer.created ? 201 : 200);

@@ -5,7 +5,7 @@
  * removed when a deadline moves or stops mattering; the owner checks each popped entry against
  * current state and drops stale ones. Push and pop are O(log n).
  */
-export type DeadlineKind = "queue" | "confirm" | "grace" | "recheck";
+export type DeadlineKind = "queue" | "confirm" | "grace" | "widen" | "recheck";
 
 export interface Deadline {
   at: number;
@@ -17,9 +17,9 @@ export interface Deadline {
  * Deadlines due at the same instant are applied in one fixed order that depends only on the
  * entries, never on push order (which differs after `restoreBucketState`): queue timeouts first
  * (a request whose time is up is never paired at that instant), then confirm windows, then
- * reconnect graces, then rechecks (pairing last, once everything due has left), then by id.
+ * reconnect graces, then widenings, then rechecks (pairing last, once everything due has left), then by id.
  */
-const KIND_ORDER: Record<DeadlineKind, number> = { queue: 0, confirm: 1, grace: 2, recheck: 3 };
+const KIND_ORDER: Record<DeadlineKind, number> = { queue: 0, confirm: 1, grace: 2, widen: 3, recheck: 4 };
 
 function before(a: Deadline, b: Deadline): boolean {
   if (a.at !== b.at) return a.at < b.at;

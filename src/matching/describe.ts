@@ -1,4 +1,5 @@
 import type { ServerFrameOf } from "../protocol/frames.ts";
+import { roomName } from "../protocol/values.ts";
 import { type BucketState, queuePosition } from "./state.ts";
 import type { Match, MatchRequest, Part } from "./types.ts";
 
@@ -12,12 +13,18 @@ export function queuedFrame(s: BucketState, r: MatchRequest): ServerFrameOf<"que
     requestId: r.id,
     difficulty: s.bucket.difficulty,
     topic: s.bucket.topic,
-    // A queued frame is only sent for a waiting request.
-    position: queuePosition(s, r.id) ?? 0,
+    // Only a waiting request is described so; one held for a pair being agreed is at the front.
+    position: queuePosition(s, r.id) ?? 1,
     waiting: s.queue.length,
     estimatedWaitMs: s.stats.percentile(50),
     expiresAt: iso(r.expiresAt),
+    buckets: bucketsOf(s, r),
   };
+}
+
+/** The rooms an owned request waits in, home first. */
+export function bucketsOf(s: BucketState, r: MatchRequest): string[] {
+  return [roomName(s.bucket), ...r.also];
 }
 
 export function partnerOf(m: Match, userId: string): string {
@@ -38,6 +45,7 @@ export function matchFoundFrame(s: BucketState, m: Match, userId: string): Serve
     topic: s.bucket.topic,
     role: partOf(m, userId),
     confirmBy: iso(m.confirmBy),
+    room: roomName(s.bucket),
   };
 }
 

@@ -1,5 +1,7 @@
+import { roomName } from "../protocol/values.ts";
 import { assignParts, compatibleFrom } from "./compatibility.ts";
 import { matchFoundFrame } from "./describe.ts";
+import { reportChange, tell } from "./guestDelivery.ts";
 import { type BucketState, dequeue } from "./state.ts";
 import type { Step } from "./step.ts";
 import type { Clock, Match, MatchRequest } from "./types.ts";
@@ -26,7 +28,7 @@ export function pairOldestCompatible(s: BucketState, clock: Clock, step: Step, f
     const soonest = new Map<string, number>();
     const pair = findPair(s, clock.now, dirty, soonest);
     if (pair) {
-      propose(s, clock, step, pair[0], pair[1]);
+      pairUp(s, clock, step, pair[0], pair[1]);
       dirty.delete(pair[0].id);
       dirty.delete(pair[1].id);
       continue;
@@ -86,8 +88,36 @@ function note(soonest: Map<string, number>, id: string, at: number): void {
   if (known === undefined || at < known) soonest.set(id, at);
 }
 
-function propose(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: MatchRequest): void {
+/**
+ * Pair two compatible requests. Requests this bucket owns are its to take. A guest entry is its
+ * home's: the pair is held (both out of the queue) while each guest's home is asked to hand it
+ * over, and proposed by `handOverAnswered` only if every home agrees (`handover.ts`). The pair's
+ * id becomes the match's.
+ */
+function pairUp(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: MatchRequest): void {
   const id = clock.newId("mat");
+  if (a.home === null && b.home === null) {
+    propose(s, clock, step, a, b, id);
+    return;
+  }
+  s.held.set(id, [a.id, b.id]);
+  for (const r of [a, b]) {
+    dequeue(s, r.id);
+    r.holdFor = id;
+    r.recheckAt = null;
+    step.wroteRequest(r);
+    if (r.home !== null) step.effects.push({ kind: "ask", home: r.home, requestId: r.id, pairId: id });
+  }
+}
+
+export function propose(
+  s: BucketState,
+  clock: Clock,
+  step: Step,
+  a: MatchRequest,
+  b: MatchRequest,
+  id: string,
+): void {
   const m: Match = {
     id,
     users: [a.userId, b.userId],
@@ -111,10 +141,13 @@ function propose(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: M
     dequeue(s, r.id);
     r.status = "MATCHED";
     r.matchId = m.id;
+    r.holdFor = null;
+    r.room = roomName(s.bucket);
     r.recheckAt = null;
     r.pausedRemainingMs = Math.max(0, r.expiresAt - clock.now);
     step.wroteRequest(r);
     s.stats.recordMatch(clock.now - r.createdAt, clock.now);
-    step.send(r.userId, matchFoundFrame(s, m, r.userId));
+    tell(step, r, matchFoundFrame(s, m, r.userId));
+    reportChange(step, r, { kind: "matched" });
   }
 }

@@ -16,8 +16,13 @@ export interface BucketState {
   byUser: Map<string, string>;
   /** Live matches (proposed, including those being set up) by id. */
   matches: Map<string, Match>;
-  /** PENDING request ids in rank order: the head is the oldest waiting request. */
+  /**
+   * Waiting request ids, oldest first by creation (`servedBefore`): the head is the request that
+   * has waited longest, wherever it was created. Requests held for a pair are not in it.
+   */
   queue: string[];
+  /** Pairs held while their guests' homes are asked to hand them over: pair id -> request ids. */
+  held: Map<string, [string, string]>;
   nextRank: number;
   deadlines: DeadlineHeap;
   stats: WaitStats;
@@ -31,6 +36,7 @@ export function createBucketState(bucket: Bucket, settings: Settings): BucketSta
     byUser: new Map(),
     matches: new Map(),
     queue: [],
+    held: new Map(),
     nextRank: 1,
     deadlines: new DeadlineHeap(),
     stats: new WaitStats(),
@@ -49,7 +55,13 @@ export function restoreBucketState(
     if (r.status !== "PENDING" && r.status !== "MATCHED") continue;
     s.requests.set(r.id, r);
     s.byUser.set(r.userId, r.id);
-    if (r.status === "PENDING") {
+    if (r.status === "PENDING" && r.holdFor !== null) {
+      const pair = s.held.get(r.holdFor);
+      // Both sides of a held pair are stored; a side that ended meanwhile is simply missing.
+      if (pair) pair[1] = r.id;
+      else s.held.set(r.holdFor, [r.id, ""]);
+      s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
+    } else if (r.status === "PENDING") {
       s.queue.push(r.id);
       s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
       if (r.recheckAt !== null) s.deadlines.push({ at: r.recheckAt, kind: "recheck", id: r.id });
@@ -57,7 +69,7 @@ export function restoreBucketState(
     if (r.graceUntil !== null) s.deadlines.push({ at: r.graceUntil, kind: "grace", id: r.id });
     s.nextRank = Math.max(s.nextRank, r.rank + 1);
   }
-  s.queue.sort((a, b) => s.requests.get(a)!.rank - s.requests.get(b)!.rank);
+  s.queue.sort((a, b) => (servedBefore(s.requests.get(a)!, s.requests.get(b)!) ? -1 : 1));
   for (const m of rows.matches) {
     if (m.status !== "proposed") continue;
     s.matches.set(m.id, m);
@@ -66,13 +78,28 @@ export function restoreBucketState(
   return s;
 }
 
-/** Insert a PENDING request into the queue at its rank: O(log n) search, usually at the end. */
+export type FlexibleFields = "home" | "also" | "widenAt" | "epoch" | "holdFor" | "away" | "room";
+
+/** A request's flexible fields when it waits in its own bucket only (and rows from before them). */
+export function inItsOwnBucket(): Pick<MatchRequest, FlexibleFields> {
+  return { home: null, also: [], widenAt: null, epoch: 0, holdFor: null, away: null, room: null };
+}
+
+/**
+ * Queue order (CONTRACT "Flexible requests"): the older request since creation first, so a
+ * request arriving from another bucket keeps its age; the bucket's own join order breaks ties.
+ */
+export function servedBefore(a: MatchRequest, b: MatchRequest): boolean {
+  return a.createdAt !== b.createdAt ? a.createdAt < b.createdAt : a.rank < b.rank;
+}
+
+/** Insert a PENDING request into the queue at its place: O(log n) search, usually at the end. */
 export function enqueue(s: BucketState, r: MatchRequest): void {
   let lo = 0;
   let hi = s.queue.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (s.requests.get(s.queue[mid]!)!.rank < r.rank) lo = mid + 1;
+    if (servedBefore(s.requests.get(s.queue[mid]!)!, r)) lo = mid + 1;
     else hi = mid;
   }
   s.queue.splice(lo, 0, r.id);

@@ -1,4 +1,5 @@
 import type { MatchCancelReason, ServerFrame } from "../protocol/frames.ts";
+import type { PeerMessage } from "./peerMessages.ts";
 import type { Effect, Match, MatchRequest } from "./types.ts";
 
 /**
@@ -29,8 +30,18 @@ export class Step {
     this.effects.push({ kind: "close", userId, code, reason });
   }
 
+  peer(room: string, message: PeerMessage): void {
+    this.effects.push({ kind: "peer", room, message });
+  }
+
   wroteRequest(r: MatchRequest): void {
-    this.requests.set(r.id, { ...r, blocked: [...r.blocked], recent: { ...r.recent } });
+    this.requests.set(r.id, {
+      ...r,
+      blocked: [...r.blocked],
+      recent: { ...r.recent },
+      also: [...r.also],
+      away: r.away && { ...r.away },
+    });
   }
 
   wroteMatch(m: Match): void {

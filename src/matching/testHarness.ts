@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
-import { type BucketState, createBucketState, restoreBucketState } from "./state.ts";
+import { type BucketState, createBucketState, inItsOwnBucket, restoreBucketState } from "./state.ts";
 import type { Step } from "./step.ts";
 import * as core from "./transitions.ts";
 import type { Bucket, Clock, Effect, Match, MatchRequest, Profile, Settings } from "./types.ts";
@@ -23,6 +23,7 @@ export const defaultSettings: Settings = {
   ratingWindow: 100,
   ratingWidenStep: 25,
   ratingWidenMs: 10 * SEC,
+  widenAfterMs: 20 * SEC,
 };
 
 export const testBucket: Bucket = { difficulty: "easy", topic: "arrays" };
@@ -47,6 +48,7 @@ export function requestRow(fields: Partial<MatchRequest> & Pick<MatchRequest, "u
     graceUntil: null,
     endedAt: null,
     outcome: null,
+    ...inItsOwnBucket(),
     ...fields,
   };
 }
@@ -77,6 +79,8 @@ export class Harness {
   /** Latest stored row per id, rows of ended entities included (the actor keeps them too). */
   readonly storedRequests = new Map<string, MatchRequest>();
   readonly storedMatches = new Map<string, Match>();
+  /** Messages and asks for other buckets (a request waiting in several). */
+  readonly toPeers: Effect[] = [];
   /** Everything each user got, in order, since the start. */
   readonly history = new Map<string, Event[]>();
   /** Everything each user got since the last `take`. */
@@ -121,6 +125,10 @@ export class Harness {
   #deliver(e: Effect): void {
     if (e.kind === "setup") {
       this.setups.push(clone(e.match));
+      return;
+    }
+    if (e.kind === "peer" || e.kind === "ask") {
+      this.toPeers.push(clone(e));
       return;
     }
     let ev: Event;

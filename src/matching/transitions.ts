@@ -1,8 +1,11 @@
 import { CloseCode, type MatchCancelReason } from "../protocol/frames.ts";
+import { roomName } from "../protocol/values.ts";
 import { notePartner } from "./compatibility.ts";
 import type { DeadlineKind } from "./deadlines.ts";
-import { matchFoundFrame, matchReadyFrame, partnerOf, queuedFrame } from "./describe.ts";
+import { bucketsOf, matchFoundFrame, matchReadyFrame, partnerOf, queuedFrame } from "./describe.ts";
+import { closeFor, entryOf, placed, reportChange, tell } from "./guestDelivery.ts";
 import { pairOldestCompatible } from "./pairing.ts";
+import type { ClientCommand } from "./peerMessages.ts";
 import { type BucketState, dequeue, enqueue } from "./state.ts";
 import { Step } from "./step.ts";
 import type { Clock, Match, MatchRequest, Profile, RequestOutcome, RequestStatus } from "./types.ts";
@@ -38,8 +41,23 @@ export function join(
   profile: Profile = ANYONE,
 ): Outcome<{ ok: true; request: MatchRequest; resumed: boolean }> {
   const step = new Step();
-  const existing = liveRequestOf(s, userId);
+  let existing = liveRequestOf(s, userId);
+  if (existing?.home != null && existing.status === "PENDING") {
+    // The entry of an older request whose withdrawal has not arrived: the registry granted this
+    // join, so that request has ended.
+    endRequest(s, clock, step, existing, "CANCELLED", "withdrawn");
+    existing = undefined;
+  }
   if (existing) {
+    // Held elsewhere: that bucket describes it (its frames come back through `report`).
+    if (existing.away) {
+      if (existing.graceUntil !== null) {
+        existing.graceUntil = null;
+        step.wroteRequest(existing);
+      }
+      forward(step, existing, { type: "status" });
+      return { step, result: { ok: true, request: existing, resumed: true } };
+    }
     const back = existing.graceUntil !== null;
     if (back) {
       existing.graceUntil = null;
@@ -67,8 +85,16 @@ export function join(
     graceUntil: null,
     endedAt: null,
     outcome: null,
+    home: null,
+    also: [...(profile.also ?? [])],
+    widenAt: profile.widen ? clock.now + s.settings.widenAfterMs : null,
+    epoch: 0,
+    holdFor: null,
+    away: null,
+    room: null,
   };
   s.requests.set(r.id, r);
+  if (r.widenAt !== null) s.deadlines.push({ at: r.widenAt, kind: "widen", id: r.id });
   s.byUser.set(userId, r.id);
   enqueue(s, r);
   s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
@@ -94,6 +120,7 @@ export function setBlocked(
   if (!r) return { step, result: { ok: false } };
   r.blocked = [...blocked];
   step.wroteRequest(r);
+  if (placed(r)) for (const room of r.also) step.peer(room, { kind: "place", entry: entryOf(r, homeOf(s)) });
   pairOldestCompatible(s, clock, step, [r]);
   return { step, result: { ok: true } };
 }
@@ -116,42 +143,60 @@ export function status(s: BucketState, userId: string): Outcome<{ ok: true } | R
   const step = new Step();
   const r = liveRequestOf(s, userId);
   if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
-  describeTo(s, step, r);
+  if (r.away) forward(step, r, { type: "status" });
+  else describeTo(s, step, r);
   return { step, result: { ok: true } };
 }
 
 /** The user withdraws: a waiting request is cancelled; during confirmation the partner is requeued. */
-export function leave(s: BucketState, clock: Clock, userId: string): Outcome<{ ok: true } | Refusal> {
+export function leave(
+  s: BucketState,
+  clock: Clock,
+  userId: string,
+  outcome: "left" | "disconnected" = "left",
+): Outcome<{ ok: true } | Refusal> {
   const step = new Step();
   const r = liveRequestOf(s, userId);
   if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
+  if (r.away) {
+    forward(step, r, { type: "leave", disconnected: outcome === "disconnected" });
+    return { step, result: { ok: true } };
+  }
   const match = r.matchId ? s.matches.get(r.matchId) : undefined;
   const survivors = match ? breakMatch(s, clock, step, match, [userId], "partner_left") : [];
-  endRequest(s, clock, step, r, "CANCELLED", "left");
-  step.send(userId, { type: "cancelled", requestId: r.id });
-  step.close(userId, CloseCode.normal, "left");
+  endRequest(s, clock, step, r, "CANCELLED", outcome);
+  reportChange(step, r, { kind: "ended", status: "CANCELLED", outcome });
+  if (outcome === "left") {
+    tell(step, r, { type: "cancelled", requestId: r.id });
+    closeFor(step, r, CloseCode.normal, "left");
+  }
   pairOldestCompatible(s, clock, step, survivors);
   return { step, result: { ok: true } };
 }
 
 export type ConfirmState = "waiting_for_partner" | "setting_up" | "ready";
 
+/**
+ * A confirm or decline for a request held by another bucket goes there (`forwarded`); its
+ * frames come back through the home.
+ */
 export function confirm(
   s: BucketState,
   clock: Clock,
   userId: string,
   matchId: string,
-): Outcome<{ ok: true; state: ConfirmState; match: Match } | Refusal> {
+): Outcome<{ ok: true; state: ConfirmState; match: Match } | { ok: true; state: "forwarded" } | Refusal> {
   const step = new Step();
-  const found = matchOf(s, userId, matchId);
+  const found = matchOf(s, step, userId, matchId, { type: "confirm", matchId });
   if (!found.ok) return { step, result: found };
+  if (found.forwarded) return { step, result: { ok: true, state: "forwarded" } };
   const m = found.match;
   if (m.settingUp) return { step, result: { ok: true, state: "setting_up", match: m } };
   if (!m.confirmed.includes(userId)) {
     m.confirmed.push(userId);
     step.wroteMatch(m);
     if (m.confirmed.length === 1)
-      step.send(partnerOf(m, userId), { type: "partner_confirmed", matchId: m.id });
+      tell(step, requestOf(s, partnerOf(m, userId)), { type: "partner_confirmed", matchId: m.id });
   }
   if (m.confirmed.length < 2) return { step, result: { ok: true, state: "waiting_for_partner", match: m } };
   if (s.settings.orchestrate) {
@@ -171,16 +216,18 @@ export function decline(
   matchId: string,
 ): Outcome<{ ok: true } | Refusal> {
   const step = new Step();
-  const found = matchOf(s, userId, matchId);
+  const found = matchOf(s, step, userId, matchId, { type: "decline", matchId });
   if (!found.ok) return { step, result: found };
+  if (found.forwarded) return { step, result: { ok: true } };
   const m = found.match;
   // Declined: the two are not paired again within the cooldown, wherever either goes next.
   notePartners(s, clock, m);
   const survivors = breakMatch(s, clock, step, m, [userId], "partner_declined");
-  const r = s.requests.get(s.byUser.get(userId)!)!;
-  step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "declined" });
+  const r = requestOf(s, userId);
+  tell(step, r, { type: "match_cancelled", matchId: m.id, reason: "declined" });
   endRequest(s, clock, step, r, "CANCELLED", "declined");
-  step.close(userId, CloseCode.normal, "declined");
+  reportChange(step, r, { kind: "ended", status: "CANCELLED", outcome: "declined" });
+  closeFor(step, r, CloseCode.normal, "declined");
   pairOldestCompatible(s, clock, step, survivors);
   return { step, result: { ok: true } };
 }
@@ -253,6 +300,12 @@ export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number 
     const clock: Clock = { now: d.at, newId: at.newId };
     if (d.kind === "queue") {
       const r = s.requests.get(d.id)!;
+      if (r.home !== null) {
+        // A guest entry outliving its home's timeout (a withdrawal still on its way): its home
+        // times the request out and tells the user.
+        endRequest(s, clock, step, r, "CANCELLED", "withdrawn");
+        continue;
+      }
       endRequest(s, clock, step, r, "TIMED_OUT", "queue_timeout");
       step.tallies.push({ kind: "queue_timeout" });
       step.send(r.userId, { type: "timeout", requestId: r.id });
@@ -262,16 +315,27 @@ export function expireDue(s: BucketState, at: Clock): Outcome<{ expired: number 
       const late = m.users.filter((u) => !m.confirmed.includes(u));
       fresh.push(...breakMatch(s, clock, step, m, late, "partner_timeout"));
       for (const userId of late) {
-        const r = s.requests.get(s.byUser.get(userId)!)!;
-        step.send(userId, { type: "match_cancelled", matchId: m.id, reason: "confirm_timeout" });
+        const r = requestOf(s, userId);
+        tell(step, r, { type: "match_cancelled", matchId: m.id, reason: "confirm_timeout" });
         endRequest(s, clock, step, r, "TIMED_OUT", "confirm_timeout");
-        step.close(userId, CloseCode.normal, "confirm timeout");
+        reportChange(step, r, { kind: "ended", status: "TIMED_OUT", outcome: "confirm_timeout" });
+        closeFor(step, r, CloseCode.normal, "confirm timeout");
       }
     } else if (d.kind === "grace") {
       const r = s.requests.get(d.id)!;
+      if (r.away) {
+        // Held by another bucket, which ends it (and tells its partner) and reports back.
+        r.graceUntil = null;
+        step.wroteRequest(r);
+        forward(step, r, { type: "leave", disconnected: true });
+        continue;
+      }
       const m = r.matchId ? s.matches.get(r.matchId) : undefined;
       if (m) fresh.push(...breakMatch(s, clock, step, m, [r.userId], "partner_left"));
       endRequest(s, clock, step, r, "CANCELLED", "disconnected");
+    } else if (d.kind === "widen") {
+      widen(s, step, s.requests.get(d.id)!);
+      continue;
     } else {
       // A rating window widened or a cooldown ended: the request may be paired now. Not an
       // expiry, so not counted.
@@ -299,39 +363,110 @@ function isCurrent(s: BucketState, kind: DeadlineKind, id: string, at: number): 
   }
   const r = s.requests.get(id);
   if (!r) return false;
-  if (kind === "queue") return r.status === "PENDING" && r.expiresAt === at;
-  if (kind === "recheck") return r.status === "PENDING" && r.recheckAt === at;
+  // A held guest entry waits for its pair's answers: its home, which times the request out,
+  // has it lent or will refuse, and the answers settle it either way.
+  if (kind === "queue")
+    return r.status === "PENDING" && r.expiresAt === at && (r.home === null || r.holdFor === null);
+  if (kind === "recheck") return r.status === "PENDING" && r.holdFor === null && r.recheckAt === at;
+  if (kind === "widen") return r.widenAt === at;
   return r.graceUntil === at;
 }
 
+/** The user's live request that this bucket owns (made here), not a guest entry. */
+export function ownRequestOf(s: BucketState, userId: string): MatchRequest | undefined {
+  const r = liveRequestOf(s, userId);
+  return r?.home === null ? r : undefined;
+}
+
+/** The user's live request or guest entry here. */
 export function liveRequestOf(s: BucketState, userId: string): MatchRequest | undefined {
   const id = s.byUser.get(userId);
   return id === undefined ? undefined : s.requests.get(id);
 }
 
-function matchOf(s: BucketState, userId: string, matchId: string): { ok: true; match: Match } | Refusal {
+function matchOf(
+  s: BucketState,
+  step: Step,
+  userId: string,
+  matchId: string,
+  command: ClientCommand,
+): { ok: true; forwarded: false; match: Match } | { ok: true; forwarded: true } | Refusal {
   const r = liveRequestOf(s, userId);
   if (!r) return refuse("no_live_request", "You have no live request in this bucket.");
   // Someone else's match id looks exactly like an unknown one: ids are not an oracle.
   if (r.matchId !== matchId) return refuse("unknown_match", `No match ${matchId} is waiting for you.`);
+  if (r.away) {
+    forward(step, r, command);
+    return { ok: true, forwarded: true };
+  }
   const m = s.matches.get(matchId);
   if (!m) return refuse("unknown_match", `No match ${matchId} is waiting for you.`);
-  return { ok: true, match: m };
+  return { ok: true, forwarded: false, match: m };
+}
+
+/** The live request of a user known to have one (a match's user, say). */
+function requestOf(s: BucketState, userId: string): MatchRequest {
+  return s.requests.get(s.byUser.get(userId)!)!;
+}
+
+/** The room of this bucket, which its guests know as the home of its requests. */
+export function homeOf(s: BucketState): string {
+  return roomName(s.bucket);
+}
+
+/** Send a user's action on to the bucket holding their request. */
+function forward(step: Step, r: MatchRequest, command: ClientCommand): void {
+  step.peer(r.away!.room, { kind: "command", requestId: r.id, userId: r.userId, command });
+}
+
+const DIFFICULTY_NEIGHBOURS: Record<string, string[]> = {
+  easy: ["medium"],
+  medium: ["easy", "hard"],
+  hard: ["medium"],
+};
+/** A request waits in at most this many buckets, home included, after widening. */
+export const MAX_BUCKETS = 8;
+
+/**
+ * Widening: the request also waits in the neighbouring difficulty of each of its topics, up to
+ * MAX_BUCKETS in all, and its user hears where it waits now.
+ */
+function widen(s: BucketState, step: Step, r: MatchRequest): void {
+  r.widenAt = null;
+  const rooms = bucketsOf(s, r);
+  const added: string[] = [];
+  for (const room of [...rooms]) {
+    const dot = room.indexOf(".");
+    for (const d of DIFFICULTY_NEIGHBOURS[room.slice(0, dot)] ?? []) {
+      const next = `${d}${room.slice(dot)}`;
+      if (rooms.includes(next) || rooms.length >= MAX_BUCKETS) continue;
+      rooms.push(next);
+      added.push(next);
+    }
+  }
+  r.also.push(...added);
+  step.wroteRequest(r);
+  // Already placed in its other guests: the new ones get the same epoch. Otherwise `syncGuests`
+  // places it everywhere at once.
+  if (placed(r)) for (const room of added) step.peer(room, { kind: "place", entry: entryOf(r, homeOf(s)) });
+  if (r.status === "PENDING" && r.holdFor === null && added.length > 0)
+    step.send(r.userId, queuedFrame(s, r));
 }
 
 /** Send the frames that tell a (re)connecting user where their request stands. */
 function describeTo(s: BucketState, step: Step, r: MatchRequest): void {
   const m = r.matchId ? s.matches.get(r.matchId) : undefined;
   if (!m) {
-    step.send(r.userId, queuedFrame(s, r));
+    // A guest entry's place is its home's to describe.
+    if (r.home === null) step.send(r.userId, queuedFrame(s, r));
     return;
   }
-  step.send(r.userId, matchFoundFrame(s, m, r.userId));
+  tell(step, r, matchFoundFrame(s, m, r.userId));
   const partner = partnerOf(m, r.userId);
-  if (m.confirmed.includes(partner)) step.send(r.userId, { type: "partner_confirmed", matchId: m.id });
+  if (m.confirmed.includes(partner)) tell(step, r, { type: "partner_confirmed", matchId: m.id });
 }
 
-function endRequest(
+export function endRequest(
   s: BucketState,
   clock: Clock,
   step: Step,
@@ -383,7 +518,15 @@ function breakMatch(
   const survivors: MatchRequest[] = [];
   for (const userId of m.users) {
     if (enders.includes(userId)) continue;
-    const r = s.requests.get(s.byUser.get(userId)!)!;
+    const r = requestOf(s, userId);
+    if (r.home !== null) {
+      // A guest survivor goes home, which puts it back in every bucket it waits in (this one
+      // too) at its place; it does not wait here meanwhile.
+      tell(step, r, { type: "match_cancelled", matchId: m.id, reason: survivorReason });
+      reportChange(step, r, { kind: "returned" });
+      endRequest(s, clock, step, r, "CANCELLED", "withdrawn");
+      continue;
+    }
     survivors.push(r);
     r.status = "PENDING";
     r.matchId = null;
@@ -391,6 +534,7 @@ function breakMatch(
     r.pausedRemainingMs = null;
     enqueue(s, r);
     s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
+    r.room = null;
     step.wroteRequest(r);
     step.send(userId, { type: "match_cancelled", matchId: m.id, reason: survivorReason });
     step.send(userId, queuedFrame(s, r));
@@ -424,9 +568,10 @@ function finishMatch(
   step.tallies.push({ kind: "confirmed" });
   notePartners(s, clock, m);
   for (const userId of m.users) {
-    const r = s.requests.get(s.byUser.get(userId)!)!;
+    const r = requestOf(s, userId);
     endRequest(s, clock, step, r, "CONFIRMED", "confirmed");
-    step.send(userId, matchReadyFrame(s, m, userId));
-    step.close(userId, CloseCode.normal, "match ready");
+    tell(step, r, matchReadyFrame(s, m, userId));
+    reportChange(step, r, { kind: "ended", status: "CONFIRMED", outcome: "confirmed" });
+    closeFor(step, r, CloseCode.normal, "match ready");
   }
 }

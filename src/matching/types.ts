@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { MatchCancelReason, ServerFrame } from "../protocol/frames.ts";
 import type { Bucket, partSchema, roleSchema } from "../protocol/values.ts";
+import type { PeerMessage } from "./peerMessages.ts";
 
 /** Contract statuses, used as-is by the HTTP API and the durable records. */
 export type RequestStatus = "PENDING" | "MATCHED" | "CONFIRMED" | "CANCELLED" | "TIMED_OUT";
@@ -12,7 +13,13 @@ export type RequestOutcome =
   | "disconnected"
   | "declined"
   | "queue_timeout"
-  | "confirm_timeout";
+  | "confirm_timeout"
+  /**
+   * A guest entry left this bucket without the request ending: its home took it back (withdrawn,
+   * or refused a hand-over), or it is going home after its match here fell through. Guest rows
+   * never reach the records.
+   */
+  | "withdrawn";
 
 /** What a request asks to play first (`either` fits anyone), and what a user plays in a match. */
 export type Role = z.infer<typeof roleSchema>;
@@ -46,6 +53,27 @@ export interface MatchRequest {
   graceUntil: number | null;
   endedAt: number | null;
   outcome: RequestOutcome | null;
+  /**
+   * Null for a request this bucket owns (its home). A guest entry (CONTRACT "Flexible
+   * requests": the request also waits here) names its home's room: the home decides whether it
+   * may be paired here (`handover.ts`), and its user's frames go there.
+   */
+  home: string | null;
+  /** Owned requests: the other rooms it waits in (`also`, then widened ones), home excluded. */
+  also: string[];
+  /** Owned requests asking to widen: when they do (null once done or never). */
+  widenAt: number | null;
+  /**
+   * Owned: bumped whenever the request starts or stops being available to its guest buckets.
+   * Guest: the owner's epoch when this entry was placed. Orders places, withdrawals and refusals.
+   */
+  epoch: number;
+  /** Set while hand-overs are asked for a pair this request is held for (out of the queue). */
+  holdFor: string | null;
+  /** Owned requests handed over to another bucket (status MATCHED here): where, for which pair. */
+  away: { room: string; pairId: string } | null;
+  /** The room that paired it (its own room, or the guest bucket's), once paired. */
+  room: string | null;
 }
 
 export type MatchStatus = "proposed" | "confirmed" | "cancelled";
@@ -82,6 +110,8 @@ export interface Settings {
   /** ...plus this much for every `ratingWidenMs` the older of the two has waited. */
   ratingWidenStep: number;
   ratingWidenMs: number;
+  /** Requests asking to widen also wait in the neighbouring difficulties after this long. */
+  widenAfterMs: number;
 }
 
 /** Who joins: everything about the user that pairing looks at, known when the request is made. */
@@ -90,6 +120,10 @@ export interface Profile {
   rating: number | null;
   blocked: string[];
   recent: Record<string, number>;
+  /** Other rooms to wait in too (canonical, home and duplicates removed, at most 3). */
+  also?: string[];
+  /** Also wait in the neighbouring difficulties after `widenAfterMs`. */
+  widen?: boolean;
 }
 
 /** What a transition needs from the outside world, passed in so the core stays deterministic. */
@@ -102,6 +136,10 @@ export type Effect =
   | { kind: "send"; userId: string; frame: ServerFrame }
   | { kind: "close"; userId: string; code: number; reason: string }
   /** Both confirmed: ask the question and collaboration services, then report back. */
-  | { kind: "setup"; match: Match };
+  | { kind: "setup"; match: Match }
+  /** A message to another bucket of the tenant (`handover.ts`), delivered in order per room. */
+  | { kind: "peer"; room: string; message: PeerMessage }
+  /** Ask a request's home to hand it over for a pair held here; the answer goes to `handOverAnswered`. */
+  | { kind: "ask"; home: string; requestId: string; pairId: string };
 
 export type { Bucket };

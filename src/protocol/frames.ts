@@ -17,6 +17,8 @@ export const queuedFrame = z.object({
   waiting: z.number().int().min(0),
   estimatedWaitMs: z.number().int().min(0).nullable(),
   expiresAt: iso,
+  /** Rooms the request waits in now, home first (CONTRACT "Flexible requests"). */
+  buckets: z.array(z.string()).min(1),
 });
 
 export const matchFoundFrame = z.object({
@@ -27,6 +29,8 @@ export const matchFoundFrame = z.object({
   /** What this user plays first: one interviewer and one interviewee per match. */
   role: partSchema,
   confirmBy: iso,
+  /** The bucket that paired it; `difficulty` and `topic` are that bucket's. */
+  room: z.string(),
 });
 
 export const partnerConfirmedFrame = z.object({ type: z.literal("partner_confirmed"), matchId: z.string() });

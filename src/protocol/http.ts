@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_ALSO } from "./flexible.ts";
 import { difficultySchema, matchIdSchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
@@ -13,6 +14,13 @@ export const createRequestBody = z.object({
   topic: topicSchema,
   /** What the user wants to play first; `either` (the default) fits anyone. */
   role: roleSchema.default("either"),
+  /** Up to 3 more buckets to wait in at once (CONTRACT "Flexible requests"). */
+  also: z
+    .array(z.object({ difficulty: difficultySchema, topic: topicSchema }).strict())
+    .max(MAX_ALSO, `lists at most ${MAX_ALSO} more buckets`)
+    .default([]),
+  /** Also wait in the neighbouring difficulties after WIDEN_AFTER_SECONDS. */
+  widen: z.boolean().default(false),
 });
 
 export const confirmBody = z.object({ match_id: matchIdSchema, confirmed: z.boolean() });
@@ -49,6 +57,10 @@ export const requestView = z.object({
   expiresAt: iso,
   endedAt: iso.nullable(),
   outcome: z.string().nullable(),
+  /** Rooms the request waits in (home first); while matched, where it waited. */
+  buckets: z.array(z.string()).min(1),
+  /** The bucket that paired it (its `difficulty` and `topic` are then that bucket's), or null. */
+  room: z.string().nullable(),
   match: requestMatchView.nullable(),
 });
 export type RequestView = z.infer<typeof requestView>;

@@ -82,6 +82,7 @@ const queued = (position = 1): ServerFrame => ({
   waiting: 1,
   estimatedWaitMs: null,
   expiresAt: new Date(Date.now() + 60_000).toISOString(),
+  buckets: ["easy.arrays"],
 });
 const matchFound: ServerFrame = {
   type: "match_found",
@@ -91,6 +92,7 @@ const matchFound: ServerFrame = {
   difficulty: "easy",
   topic: "arrays",
   confirmBy: new Date(Date.now() + 20_000).toISOString(),
+  room: "easy.arrays",
 };
 
 let server: FakeBucketServer;

@@ -1,0 +1,628 @@
+/**
+ * Requests waiting in several buckets at once (CONTRACT "Flexible requests"), checked against
+ * the properties the contract promises rather than a second implementation: several buckets as
+ * pure states, joined by a network that delivers messages in order per link but interleaves
+ * links, asks and their answers at random, with evictions, timeouts, declines, leaves and
+ * disconnects thrown in. After every action and once everything has settled:
+ * - nobody is in two live matches, and nobody hears `match_found` while already matched;
+ * - every request ends exactly once, and nothing of it waits anywhere afterwards;
+ * - at rest, each waiting request waits in every one of its buckets (at its home's epoch) and
+ *   nowhere else, no two requests waiting in one bucket are compatible, and each queue is in
+ *   creation order.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
+import { parseRoomName } from "../protocol/values.ts";
+import { compatible } from "./compatibility.ts";
+import { available } from "./guestDelivery.ts";
+import { type AskAnswer, handOver, handOverAnswered, pendingAsks, receive, syncGuests } from "./handover.ts";
+import type { PeerMessage } from "./peerMessages.ts";
+import { type BucketState, createBucketState, restoreBucketState } from "./state.ts";
+import type { Step } from "./step.ts";
+import { defaultSettings, SEC, T0, TestClock } from "./testHarness.ts";
+import * as core from "./transitions.ts";
+import type { Match, MatchRequest, Role, Settings } from "./types.ts";
+
+const ROOMS = ["easy.arrays", "medium.arrays", "hard.arrays", "easy.graphs", "medium.graphs", "hard.graphs"];
+const USERS = ["u1", "u2", "u3", "u4", "u5"];
+const SETTINGS: Settings = { ...defaultSettings, widenAfterMs: 20 * SEC };
+
+type Ask = { from: string; home: string; requestId: string; pairId: string };
+type Answer = AskAnswer & { to: string; pairId: string };
+
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+const TERMINAL = new Set(["CONFIRMED", "CANCELLED", "TIMED_OUT"]);
+
+class Network {
+  readonly clock = new TestClock(T0);
+  readonly buckets = new Map<string, BucketState>();
+  readonly rows = new Map<string, Map<string, MatchRequest>>();
+  readonly matchRows = new Map<string, Map<string, Match>>();
+  /** Undelivered messages per link `from>to`, in order (the actor persists them). */
+  readonly links = new Map<string, { from: string; to: string; message: PeerMessage }[]>();
+  asks: Ask[] = [];
+  answers: Answer[] = [];
+  /** Answers a held pair has collected so far, per bucket (lost with the instance). */
+  collected = new Map<string, Map<string, AskAnswer[]>>();
+  /** The asks each held pair made, per bucket (an instance's own bookkeeping). */
+  asked = new Map<string, Map<string, Set<string>>>();
+  /** The registry: each user's one live request, at its home. */
+  readonly claims = new Map<string, { room: string; requestId: string }>();
+  readonly frames = new Map<string, ServerFrame[]>();
+  /** Per user: the match they are in as far as their frames tell, to catch a second match_found. */
+  readonly inMatch = new Map<string, string | null>();
+  readonly setups: { room: string; matchId: string }[] = [];
+
+  readonly settings: Settings;
+
+  constructor(orchestrate = false) {
+    this.settings = { ...SETTINGS, orchestrate };
+    for (const room of ROOMS) {
+      this.buckets.set(room, createBucketState(parseRoomName(room)!, this.settings));
+      this.rows.set(room, new Map());
+      this.matchRows.set(room, new Map());
+      this.collected.set(room, new Map());
+      this.asked.set(room, new Map());
+    }
+  }
+
+  state(room: string): BucketState {
+    return this.buckets.get(room)!;
+  }
+
+  /** Persist and perform a step of `room`, as BucketActor.#run does. */
+  apply(room: string, step: Step): void {
+    const s = this.state(room);
+    syncGuests(s, step);
+    const rows = this.rows.get(room)!;
+    for (const r of step.requests.values()) {
+      const before = rows.get(r.id);
+      // A guest entry that left may be placed again (its request went on at its home).
+      if (before && r.home === null && TERMINAL.has(before.status)) {
+        assert.equal(r.status, before.status, `${room}: request ${r.id} left ${before.status}`);
+      }
+      rows.set(r.id, clone(r));
+      if (r.home === null && r.endedAt !== null && this.claims.get(r.userId)?.requestId === r.id) {
+        this.claims.delete(r.userId);
+      }
+    }
+    for (const m of step.matches.values()) this.matchRows.get(room)!.set(m.id, clone(m));
+    for (const e of step.effects) {
+      if (e.kind === "send") this.hear(e.userId, e.frame);
+      else if (e.kind === "setup") this.setups.push({ room, matchId: e.match.id });
+      else if (e.kind === "peer") {
+        const key = `${room}>${e.room}`;
+        const list = this.links.get(key) ?? [];
+        list.push({ from: room, to: e.room, message: clone(e.message) });
+        this.links.set(key, list);
+      } else if (e.kind === "ask") {
+        this.ask({ from: room, home: e.home, requestId: e.requestId, pairId: e.pairId });
+      }
+    }
+  }
+
+  /** The actor asks each home and decides a pair once all its asks are answered. */
+  ask(a: Ask): void {
+    this.asks.push(a);
+    const byPair = this.asked.get(a.from)!;
+    (byPair.get(a.pairId) ?? byPair.set(a.pairId, new Set()).get(a.pairId)!).add(a.requestId);
+  }
+
+  hear(userId: string, frame: ServerFrame): void {
+    const parsed = serverFrameSchema.safeParse(frame);
+    assert.ok(parsed.success, `invalid frame ${JSON.stringify(frame)}`);
+    (this.frames.get(userId) ?? this.frames.set(userId, []).get(userId)!).push(frame);
+    const current = this.inMatch.get(userId) ?? null;
+    if (frame.type === "match_found") {
+      assert.ok(
+        current === null || current === frame.matchId,
+        `${userId} heard match_found ${frame.matchId} while in ${current}`,
+      );
+      this.inMatch.set(userId, frame.matchId);
+    } else if (frame.type === "match_cancelled" || frame.type === "match_ready") {
+      if (current === frame.matchId) this.inMatch.set(userId, null);
+    } else if (frame.type === "timeout" || frame.type === "cancelled") {
+      // Leaving during a confirmation ends the user's part in the match with `cancelled`.
+      this.inMatch.set(userId, null);
+    } else if (frame.type === "queued") {
+      assert.equal(current, null, `${userId} heard ${frame.type} while in match ${current}`);
+    }
+  }
+
+  expire(room: string): void {
+    this.apply(room, core.expireDue(this.state(room), this.clock).step);
+  }
+
+  join(userId: string, home: string, also: string[], widen: boolean, role: Role = "either"): void {
+    const held = this.claims.get(userId);
+    if (held && held.room !== home) return; // 409 / 4409: one live request per user
+    this.expire(home);
+    const s = this.state(home);
+    const out = core.join(s, this.clock, userId, {
+      role,
+      rating: null,
+      blocked: [],
+      recent: {},
+      also: [...new Set(also)].filter((r) => r !== home).slice(0, 3),
+      widen,
+    });
+    if (!held) this.claims.set(userId, { room: home, requestId: out.result.request.id });
+    this.apply(home, out.step);
+  }
+
+  /** A user's command on their home socket. */
+  act(userId: string, kind: "confirm" | "decline" | "leave" | "status" | "disconnect"): void {
+    const claim = this.claims.get(userId);
+    if (!claim) return;
+    this.expire(claim.room);
+    const s = this.state(claim.room);
+    const r = s.requests.get(claim.requestId);
+    const matchId = r?.matchId ?? "mat_none0000";
+    const out =
+      kind === "confirm"
+        ? core.confirm(s, this.clock, userId, matchId).step
+        : kind === "decline"
+          ? core.decline(s, this.clock, userId, matchId).step
+          : kind === "leave"
+            ? core.leave(s, this.clock, userId).step
+            : kind === "status"
+              ? core.status(s, userId).step
+              : core.disconnect(s, this.clock, userId).step;
+    this.apply(claim.room, out);
+  }
+
+  reconnect(userId: string): void {
+    const claim = this.claims.get(userId);
+    if (claim) this.join(userId, claim.room, [], false);
+  }
+
+  setupDone(k: number, ok: boolean): void {
+    const pending = this.setups.filter(
+      ({ room, matchId }) => this.state(room).matches.get(matchId)?.settingUp,
+    );
+    const it = pending[k % Math.max(1, pending.length)];
+    if (!it) return;
+    this.expire(it.room);
+    const s = this.state(it.room);
+    const step = ok
+      ? core.setupSucceeded(s, this.clock, it.matchId, { questionId: "q", collaborationSessionId: "c" }).step
+      : core.setupFailed(s, this.clock, it.matchId).step;
+    this.apply(it.room, step);
+  }
+
+  /** Deliver the `k`th pending thing: a link's next message, an ask, or an answer. */
+  deliver(k: number): boolean {
+    const heads = [...this.links.entries()].filter(([, l]) => l.length > 0);
+    const total = heads.length + this.asks.length + this.answers.length;
+    if (total === 0) return false;
+    let i = k % total;
+    if (i < heads.length) {
+      const [, list] = heads[i]!;
+      const { from, to, message } = list.shift()!;
+      this.expire(to);
+      this.apply(to, receive(this.state(to), this.clock, from, message));
+      return true;
+    }
+    i -= heads.length;
+    if (i < this.asks.length) {
+      const ask = this.asks.splice(i, 1)[0]!;
+      this.expire(ask.home);
+      const out = handOver(this.state(ask.home), this.clock, ask.from, ask.requestId, ask.pairId);
+      this.apply(ask.home, out.step);
+      this.answers.push({
+        to: ask.from,
+        pairId: ask.pairId,
+        home: ask.home,
+        requestId: ask.requestId,
+        answer: out.result,
+      });
+      return true;
+    }
+    i -= this.asks.length;
+    const a = this.answers.splice(i, 1)[0]!;
+    this.answered(a.to, a.pairId, { home: a.home, requestId: a.requestId, answer: a.answer });
+    return true;
+  }
+
+  /** As the actor does: a pair is decided once every ask it made has an answer. */
+  answered(room: string, pairId: string, answer: AskAnswer): void {
+    const s = this.state(room);
+    const pair = s.held.get(pairId);
+    if (!pair) {
+      // Decided already (a side left meanwhile): a late grant is given back.
+      this.expire(room);
+      this.apply(room, handOverAnswered(s, this.clock, pairId, [answer]));
+      return;
+    }
+    const wanted = this.asked.get(room)!.get(pairId) ?? new Set<string>();
+    const got = this.collected.get(room)!;
+    const list = (got.get(pairId) ?? []).filter((x) => x.requestId !== answer.requestId);
+    list.push(answer);
+    if ([...wanted].every((id) => list.some((x) => x.requestId === id))) {
+      got.delete(pairId);
+      this.asked.get(room)!.delete(pairId);
+      this.expire(room);
+      this.apply(room, handOverAnswered(s, this.clock, pairId, list));
+    } else got.set(pairId, list);
+  }
+
+  /** Evict a bucket: rebuild it from its rows; its outstanding answers die with it, and it asks again. */
+  evict(room: string): void {
+    const s = this.state(room);
+    const rows = [...this.rows.get(room)!.values()].map(clone);
+    const matches = [...this.matchRows.get(room)!.values()].map(clone);
+    const restored = restoreBucketState(s.bucket, this.settings, { requests: rows, matches, nextRank: 1 });
+    this.buckets.set(room, restored);
+    this.answers = this.answers.filter((a) => a.to !== room);
+    this.collected.set(room, new Map());
+    this.asked.set(room, new Map());
+    for (const ask of pendingAsks(restored)) this.ask({ from: room, ...ask });
+  }
+
+  advance(ms: number): void {
+    this.clock.now += ms;
+    for (const room of ROOMS) this.expire(room);
+  }
+
+  /** Deliver everything, in a fixed order. */
+  settle(): void {
+    for (let n = 0; this.deliver(0); n++) assert.ok(n < 10_000, "messages never settle");
+  }
+}
+
+function owned(net: Network): MatchRequest[] {
+  return [...net.buckets.values()].flatMap((s) => [...s.requests.values()].filter((r) => r.home === null));
+}
+
+/** Holds after every action. */
+function checkAlways(net: Network, where: string): void {
+  const inMatches = new Map<string, string>();
+  for (const [room, s] of net.buckets) {
+    for (const m of s.matches.values()) {
+      for (const [i, u] of m.users.entries()) {
+        assert.ok(
+          !inMatches.has(u),
+          `${where}: ${u} in two live matches (${inMatches.get(u)}, ${room}/${m.id})`,
+        );
+        inMatches.set(u, `${room}/${m.id}`);
+        const r = s.requests.get(m.requests[i]!);
+        assert.equal(r?.matchId, m.id, `${where}: ${room}/${m.id} side ${u} not matched to it`);
+        if (r?.home) {
+          const home = net.state(r.home).requests.get(r.id);
+          assert.equal(home?.away?.room, room, `${where}: ${r.id} matched in ${room} but not lent there`);
+        }
+      }
+    }
+    // Creation order within each bucket.
+    for (let i = 1; i < s.queue.length; i++) {
+      const a = s.requests.get(s.queue[i - 1]!)!;
+      const b = s.requests.get(s.queue[i]!)!;
+      assert.ok(a.createdAt <= b.createdAt, `${where}: ${room} queue not in creation order`);
+    }
+  }
+  const liveOwned = new Map<string, string>();
+  for (const r of owned(net)) {
+    assert.ok(!liveOwned.has(r.userId), `${where}: ${r.userId} has two live requests`);
+    liveOwned.set(r.userId, r.id);
+  }
+}
+
+/** Holds once every message has been delivered. */
+function checkAtRest(net: Network, where: string): void {
+  checkAlways(net, where);
+  for (const [room, s] of net.buckets) {
+    for (const r of s.requests.values()) {
+      if (r.home === null) continue;
+      const home = net.state(r.home).requests.get(r.id);
+      assert.ok(home, `${where}: ${room} keeps ${r.id} after it ended at ${r.home}`);
+      if (r.status === "MATCHED") continue;
+      assert.ok(
+        available(home) && home.epoch === r.epoch,
+        `${where}: ${room} keeps a stale entry of ${r.id}`,
+      );
+    }
+    assert.equal(s.held.size, 0, `${where}: ${room} still holds a pair`);
+    const waiting = s.queue.map((id) => s.requests.get(id)!);
+    for (let i = 0; i < waiting.length; i++) {
+      for (let j = i + 1; j < waiting.length; j++) {
+        assert.ok(
+          !compatible(waiting[i]!, waiting[j]!, net.clock.now, net.settings),
+          `${where}: ${room} leaves ${waiting[i]!.userId} and ${waiting[j]!.userId} waiting`,
+        );
+      }
+    }
+  }
+  for (const r of owned(net)) {
+    if (!available(r)) continue;
+    for (const room of r.also) {
+      const e = net.state(room).requests.get(r.id);
+      assert.ok(e && e.status === "PENDING" && e.epoch === r.epoch, `${where}: ${r.id} missing from ${room}`);
+    }
+  }
+}
+
+type Cmd =
+  | { t: "join"; u: string; home: number; also: number[]; widen: boolean }
+  | { t: "act"; u: string; kind: "confirm" | "decline" | "leave" | "status" | "disconnect" }
+  | { t: "reconnect"; u: string }
+  | { t: "deliver"; k: number; n: number }
+  | { t: "advance"; ms: number }
+  | { t: "evict"; room: number }
+  | { t: "setup"; k: number; ok: boolean };
+
+const user = fc.constantFrom(...USERS);
+const room = fc.nat(ROOMS.length - 1);
+const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant("join" as const),
+      u: user,
+      home: room,
+      also: fc.array(room, { maxLength: 3 }),
+      widen: fc.boolean(),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant("act" as const),
+      u: user,
+      kind: fc.constantFrom(
+        "confirm" as const,
+        "confirm" as const,
+        "decline" as const,
+        "leave" as const,
+        "status" as const,
+        "disconnect" as const,
+      ),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("reconnect" as const), u: user }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      t: fc.constant("deliver" as const),
+      k: fc.nat(20),
+      n: fc.integer({ min: 1, max: 4 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("advance" as const),
+      ms: fc.constantFrom(0, 1_000, 5_000, 11_000, 21_000, 40_000, 61_000),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("evict" as const), room }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("setup" as const), k: fc.nat(3), ok: fc.boolean() }) },
+);
+
+function run(orchestrate: boolean, cmds: Cmd[]): void {
+  const net = new Network(orchestrate);
+  for (const [i, c] of cmds.entries()) {
+    const where = `command #${i} ${JSON.stringify(c)}`;
+    if (c.t === "join")
+      net.join(
+        c.u,
+        ROOMS[c.home]!,
+        c.also.map((k) => ROOMS[k]!),
+        c.widen,
+      );
+    else if (c.t === "act") net.act(c.u, c.kind);
+    else if (c.t === "reconnect") net.reconnect(c.u);
+    else if (c.t === "deliver") for (let n = 0; n < c.n; n++) net.deliver(c.k + n);
+    else if (c.t === "advance") net.advance(c.ms);
+    else if (c.t === "evict") net.evict(ROOMS[c.room]!);
+    else net.setupDone(c.k, c.ok);
+    checkAlways(net, where);
+  }
+  net.settle();
+  checkAtRest(net, "settled");
+  // Everyone's time runs out: nothing is left live anywhere, and each request ended once.
+  for (let round = 0; round < 6; round++) {
+    net.setupDone(0, true);
+    net.advance(61_000);
+    net.settle();
+  }
+  for (const [room, s] of net.buckets) {
+    assert.equal(s.requests.size, 0, `${room} still has live requests after every timeout`);
+    assert.equal(s.matches.size, 0, `${room} still has live matches after every timeout`);
+  }
+  assert.equal(net.claims.size, 0, "a claim outlived its request");
+}
+
+test("requests in several buckets are paired exactly once, under random interleavings", () => {
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(cmdArb, { minLength: 1, maxLength: 80 }), (orchestrate, cmds) =>
+      run(orchestrate, cmds),
+    ),
+    { numRuns: Number(process.env.RUNS ?? 400), seed: Number(process.env.SEED ?? 20261201) },
+  );
+});
+
+// --- the protocol's decisions, one scenario at a time ------------------------------------------
+
+const EASY = "easy.arrays";
+const MEDIUM = "medium.arrays";
+const HARD = "hard.arrays";
+
+function framesOf(net: Network, userId: string): ServerFrame[] {
+  return net.frames.get(userId) ?? [];
+}
+
+function lastOf<T extends ServerFrame["type"]>(
+  net: Network,
+  userId: string,
+  type: T,
+): Extract<ServerFrame, { type: T }> {
+  const f = framesOf(net, userId).findLast((x) => x.type === type);
+  assert.ok(f, `${userId} heard no ${type}: ${JSON.stringify(framesOf(net, userId))}`);
+  return f as Extract<ServerFrame, { type: T }>;
+}
+
+function sendAll(net: Network, link: string): void {
+  const list = net.links.get(link) ?? [];
+  while (list.length > 0) {
+    const { from, to, message } = list.shift()!;
+    net.apply(to, receive(net.state(to), net.clock, from, message));
+  }
+}
+
+test("any-of: a request waiting in a second bucket is paired there, and its user hears it at home", () => {
+  const net = new Network();
+  net.join("u1", EASY, [MEDIUM], false);
+  assert.deepEqual(lastOf(net, "u1", "queued").buckets, [EASY, MEDIUM]);
+  net.join("u2", MEDIUM, [], false);
+  net.settle();
+  const found = lastOf(net, "u1", "match_found");
+  assert.equal(found.partnerId, "u2");
+  assert.equal(found.room, MEDIUM);
+  assert.equal(found.difficulty, "medium");
+  assert.equal(lastOf(net, "u2", "match_found").matchId, found.matchId);
+  const home = net.state(EASY).requests.get(net.claims.get("u1")!.requestId)!;
+  assert.equal(home.status, "MATCHED");
+  assert.deepEqual(home.away, { room: MEDIUM, pairId: found.matchId });
+  // u1 confirms on the home socket; it reaches the bucket holding the match.
+  net.act("u1", "confirm");
+  net.act("u2", "confirm");
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_ready").difficulty, "medium");
+  assert.equal(lastOf(net, "u2", "match_ready").partnerId, "u1");
+  assert.equal(net.rows.get(EASY)!.get(home.id)!.status, "CONFIRMED");
+  assert.equal(net.claims.size, 0);
+  for (const s of net.buckets.values()) assert.equal(s.requests.size, 0);
+});
+
+test("two buckets racing for one request: one match; the loser pairs its own user with no one and says nothing wrong", () => {
+  for (const firstAsk of [0, 1]) {
+    const net = new Network();
+    net.join("u2", MEDIUM, [], false);
+    net.join("u3", HARD, [], false);
+    net.join("u1", EASY, [MEDIUM, HARD], false);
+    // Both placements arrive; both buckets hold a pair with u1 and ask its home.
+    sendAll(net, `${EASY}>${MEDIUM}`);
+    sendAll(net, `${EASY}>${HARD}`);
+    assert.equal(net.asks.length, 2);
+    net.deliver(net.links.size * 0 + firstAsk + [...net.links.values()].filter((l) => l.length > 0).length);
+    net.settle();
+    const winner = firstAsk === 0 ? "u2" : "u3";
+    const loser = firstAsk === 0 ? "u3" : "u2";
+    assert.equal(lastOf(net, "u1", "match_found").partnerId, winner);
+    assert.equal(framesOf(net, "u1").filter((f) => f.type === "match_found").length, 1);
+    assert.ok(!framesOf(net, loser).some((f) => f.type === "match_found"), `${loser} heard a match`);
+    const loserRoom = firstAsk === 0 ? HARD : MEDIUM;
+    assert.deepEqual(
+      net.state(loserRoom).queue.map((id) => net.state(loserRoom).requests.get(id)!.userId),
+      [loser],
+      "the loser's user waits on, and u1's stale entry is gone",
+    );
+  }
+});
+
+test("a home that pairs its request itself refuses a guest's ask; the guest drops the entry", () => {
+  const net = new Network();
+  net.join("u2", MEDIUM, [], false);
+  net.join("u1", EASY, [MEDIUM], false);
+  sendAll(net, `${EASY}>${MEDIUM}`);
+  assert.equal(net.asks.length, 1);
+  // Before the ask arrives, someone joins u1's home and is paired with it there.
+  net.join("u3", EASY, [], false);
+  assert.equal(lastOf(net, "u1", "match_found").partnerId, "u3");
+  net.settle();
+  assert.equal(framesOf(net, "u1").filter((f) => f.type === "match_found").length, 1);
+  assert.ok(!framesOf(net, "u2").some((f) => f.type === "match_found"));
+  assert.deepEqual(net.state(MEDIUM).queue.length, 1);
+});
+
+test("a refusal that overtakes the withdrawal drops the held entry; the user's return places it again", () => {
+  const net = new Network();
+  net.join("u2", MEDIUM, [], false);
+  net.join("u1", EASY, [MEDIUM], false);
+  sendAll(net, `${EASY}>${MEDIUM}`);
+  // u1's socket drops (a withdrawal sets off to medium), and the ask is refused...
+  net.act("u1", "disconnect");
+  net.deliver([...net.links.values()].filter((l) => l.length > 0).length);
+  assert.equal(net.answers[0]!.answer.granted, false);
+  // ...and the refusal arrives first: u2 waits on, the stale entry is gone.
+  net.deliver([...net.links.values()].filter((l) => l.length > 0).length);
+  assert.deepEqual(
+    net.state(MEDIUM).queue.map((id) => net.state(MEDIUM).requests.get(id)!.userId),
+    ["u2"],
+  );
+  assert.ok(!framesOf(net, "u2").some((f) => f.type === "match_found"));
+  net.reconnect("u1");
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").partnerId, "u2");
+});
+
+test("a survivor goes back to all its buckets at its place, and is paired again at once", () => {
+  const net = new Network();
+  net.join("u1", EASY, [MEDIUM], false);
+  net.clock.now += 1_000;
+  net.join("u4", EASY, [], false); // would pair with u1 at home, but u1 is taken first
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").partnerId, "u4");
+  net.act("u4", "decline");
+  net.settle();
+  const cancelled = lastOf(net, "u1", "match_cancelled");
+  assert.equal(cancelled.reason, "partner_declined");
+  assert.deepEqual(lastOf(net, "u1", "queued").buckets, [EASY, MEDIUM]);
+  const id = net.claims.get("u1")!.requestId;
+  assert.equal(net.state(MEDIUM).requests.get(id)?.status, "PENDING", "waiting in its other bucket again");
+  // Someone arrives in the other bucket: paired at once, across buckets.
+  net.join("u5", MEDIUM, [], false);
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").partnerId, "u5");
+  assert.equal(lastOf(net, "u1", "match_found").room, MEDIUM);
+});
+
+test("a survivor of a match in a guest bucket is returned home and placed everywhere again", () => {
+  const net = new Network();
+  net.join("u2", MEDIUM, [], false);
+  net.join("u1", EASY, [MEDIUM, HARD], false);
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").room, MEDIUM);
+  assert.equal(net.state(HARD).requests.size, 0, "withdrawn from the third bucket while matched");
+  net.act("u2", "decline");
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_cancelled").reason, "partner_declined");
+  assert.deepEqual(lastOf(net, "u1", "queued").buckets, [EASY, MEDIUM, HARD]);
+  const id = net.claims.get("u1")!.requestId;
+  for (const room of [EASY, MEDIUM, HARD])
+    assert.equal(net.state(room).requests.get(id)?.status, "PENDING", room);
+});
+
+test("widening: after the wait, the request also waits in the neighbouring difficulty", () => {
+  const net = new Network();
+  net.join("u1", EASY, ["easy.graphs"], true);
+  net.settle();
+  net.advance(SETTINGS.widenAfterMs);
+  assert.deepEqual(lastOf(net, "u1", "queued").buckets, [EASY, "easy.graphs", MEDIUM, "medium.graphs"]);
+  net.settle();
+  net.join("u2", "medium.graphs", [], false);
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").room, "medium.graphs");
+});
+
+test("queue order within a bucket is by creation, wherever a request was made", () => {
+  const net = new Network();
+  net.join("u1", EASY, [HARD], false, "interviewer");
+  net.clock.now += 1_000;
+  // Two younger interviewers wait in hard before u1's placement arrives there.
+  net.join("u2", HARD, [], false, "interviewer");
+  net.clock.now += 1_000;
+  net.join("u3", HARD, [], false, "interviewer");
+  sendAll(net, `${EASY}>${HARD}`);
+  const s = net.state(HARD);
+  assert.deepEqual(
+    s.queue.map((id) => s.requests.get(id)!.userId),
+    ["u1", "u2", "u3"],
+  );
+  // An interviewee arrives: the oldest compatible request is u1's, made first, elsewhere.
+  net.join("u4", HARD, [], false, "interviewee");
+  net.settle();
+  assert.equal(lastOf(net, "u4", "match_found").partnerId, "u1");
+});
