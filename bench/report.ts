@@ -2,6 +2,7 @@ import type { CoreResult } from "./core.ts";
 import { runFigures, SUSTAIN_P99_MS, VS_FLOOR_TARGETS, type VsFloor } from "./figures.ts";
 import { type IncompatibleJoinResult, incompatibleFigures } from "./incompatible.ts";
 import type { IncompatibleCoreResult } from "./incompatibleCore.ts";
+import type { MultiBucketResult } from "./multiBucketPhase.ts";
 import type { MemorySeries, PhaseResult } from "./run.ts";
 import type { Dist } from "./stats.ts";
 
@@ -67,6 +68,8 @@ export type Results = {
   singlePair: SinglePairResult | null;
   /** Joins into the incompatible bucket end to end (null: skipped, as on the floor). */
   incompatibleJoin: IncompatibleJoinResult | null;
+  /** Flexible requests across 10 buckets end to end (null: skipped, as on the floor). */
+  multiBucket?: MultiBucketResult | null;
   memory: { held: MemorySeries; oneBucketEach: MemorySeries };
   db: Record<string, unknown>;
   sustainedJoinsPerSec: number;
@@ -131,6 +134,9 @@ export function summaryLine(r: Results): Record<string, unknown> {
     cpuMsPerJoinRates: figures.cpuRates,
     singlePairMs: figures.singlePairMs,
     ...incompatibleFigures(r.incompatibleJoin, figures.singlePairMs),
+    multiBucketJoinP50Ms: r.multiBucket?.joinToFound?.p50 ?? null,
+    multiBucketJoinP99Ms: r.multiBucket?.joinToFound?.p99 ?? null,
+    multiBucketHandOversRefused: r.multiBucket?.handOvers?.refused ?? null,
     coreIncompatibleJoinUs: r.coreIncompatible.usPerIncompatibleJoin,
     coreFifoJoinUs: r.coreIncompatible.usPerFifoJoin,
     serverReloads: r.serverReloads ?? null,
@@ -247,6 +253,25 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
                 .join(", ")})`
             : ""
         }.`,
+    );
+    out.push("");
+  }
+  const mb = r.multiBucket;
+  if (mb) {
+    const d = mb.joinToFound;
+    const ho = mb.handOvers;
+    out.push(
+      `Flexible requests (${mb.users} users across ${mb.buckets} buckets, ${f(mb.bucketsPerRequest, 2)} buckets each on average, 20 joins in flight; join -> match_found): ` +
+        (d
+          ? `p50 ${f(d.p50)} / p90 ${f(d.p90)} / p99 ${f(d.p99)} / max ${f(d.max)} ms over ${d.n} matched`
+          : "nobody matched") +
+        `; hand-overs ${ho ? `${ho.granted} granted, ${ho.refused} refused` : "not read"}` +
+        (mb.failed > 0
+          ? `; ${mb.failed} matched without match_ready (${Object.entries(mb.errorKinds)
+              .map(([k, n]) => `${n}x ${k}`)
+              .join(", ")})`
+          : "") +
+        ".",
     );
     out.push("");
   }

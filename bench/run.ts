@@ -13,6 +13,7 @@ import type { IncompatibleJoinResult } from "./incompatible.ts";
 import { type IncompatibleCoreResult, incompatibleCoreBench } from "./incompatibleCore.ts";
 import { runIncompatibleJoins } from "./incompatiblePhase.ts";
 import { Inspector } from "./inspector.ts";
+import { type MultiBucketResult, runMultiBucketJoins } from "./multiBucketPhase.ts";
 import { pool } from "./pool.ts";
 import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
@@ -107,6 +108,9 @@ type Plan = {
   incompatibleWaiting: number;
   /** Joiners into it end to end, one at a time; 0 skips the phase. */
   incompatibleJoiners: number;
+  /** Flexible requests: users joining with 2-4 buckets each across `multiBucketBuckets` (0 skips). */
+  multiBucketUsers: number;
+  multiBucketBuckets: number;
   /** Primary memory figure: sockets held in one bucket (matched, not confirming), cumulative. */
   holdLevels: number[];
   /** Time box for the held sockets (all levels together). */
@@ -139,6 +143,8 @@ const FULL: Plan = {
   singlePairs: 20,
   incompatibleWaiting: 1000,
   incompatibleJoiners: 200,
+  multiBucketUsers: 400,
+  multiBucketBuckets: 10,
   holdLevels: [1000, 5000, 10000],
   holdBudgetMs: 230_000,
   holdConcurrency: 50,
@@ -162,6 +168,8 @@ const QUICK: Plan = {
   // The queue of #14 in full; fewer joiners, each a single pair's time or so.
   incompatibleWaiting: 1000,
   incompatibleJoiners: 50,
+  multiBucketUsers: 200,
+  multiBucketBuckets: 10,
   // 1,000: the least the per-1,000 figure is read at with a verdict (below, the RSS delta is
   // within noise). Opened in a few seconds; read with the actors in memory (no 14 s wait).
   holdLevels: [1000],
@@ -482,6 +490,7 @@ async function measure(context: MeasureContext): Promise<Results> {
   let serverInfo: Record<string, unknown> = {};
   let singlePair: SinglePairResult | null = null;
   let incompatibleJoin: IncompatibleJoinResult | null = null;
+  let multiBucket: MultiBucketResult | null = null;
   // Long windows so nothing held or waiting expires during the memory phases.
   const stackEnv = { MATCH_TIMEOUT_SECONDS: "900", CONFIRM_TIMEOUT_SECONDS: "600" };
   try {
@@ -986,6 +995,26 @@ async function measure(context: MeasureContext): Promise<Results> {
         progress,
       });
     }
+
+    // 10. Flexible requests (#13): each user waits in 2-4 of 10 buckets; a bucket pairs a request
+    // made elsewhere only once its home hands it over. Not on the floor (one bucket per socket).
+    if (!floor && plan.multiBucketUsers > 0) {
+      await settle();
+      multiBucket = await runMultiBucketJoins({
+        wsBase,
+        httpBase: s.base,
+        topicPrefix: topic("flex"),
+        users: plan.multiBucketUsers,
+        buckets: plan.multiBucketBuckets,
+        concurrency: 20,
+        mint: async (count) => {
+          const ids = Array.from({ length: count }, () => newId("flex"));
+          const tokens = await mint(ids, "flexible requests");
+          return ids.map((id, i) => ({ id, token: tokens[i]! }));
+        },
+        progress,
+      });
+    }
   } finally {
     await stopStack();
   }
@@ -1017,6 +1046,7 @@ async function measure(context: MeasureContext): Promise<Results> {
     serverReloads,
     singlePair,
     incompatibleJoin,
+    multiBucket,
     wallSeconds: round2((performance.now() - wallStart) / 1000),
     clientCpuTotalMs: Math.round((clientCpu.user + clientCpu.system) / 1000),
   });
@@ -1229,6 +1259,7 @@ function buildResults(input: {
   serverReloads: number | null;
   singlePair: SinglePairResult | null;
   incompatibleJoin: IncompatibleJoinResult | null;
+  multiBucket: MultiBucketResult | null;
   target: Target;
   wallSeconds: number;
   clientCpuTotalMs: number;
@@ -1292,6 +1323,7 @@ function buildResults(input: {
     phases: input.phases,
     singlePair: input.singlePair,
     incompatibleJoin: input.incompatibleJoin,
+    multiBucket: input.multiBucket,
     memory: { held: input.memoryHeld, oneBucketEach: input.memoryEach },
     db,
     sustainedJoinsPerSec: best?.targetRate ?? 0,

@@ -51,11 +51,15 @@ export class SimUser {
   #done: (() => void) | undefined;
   #mode: Mode = "confirm";
 
-  constructor(id: string, room: string, token: string, role?: SimUser["role"]) {
+  /** More of the URL's query (`&also=...`: the other buckets a flexible request waits in). */
+  readonly extraQuery: string;
+
+  constructor(id: string, room: string, token: string, role?: SimUser["role"], extraQuery = "") {
     this.id = id;
     this.room = room;
     this.token = token;
     this.role = role;
+    this.extraQuery = extraQuery;
   }
 
   get matched(): boolean {
@@ -80,10 +84,13 @@ export class SimUser {
       let ws: WebSocket;
       try {
         const role = this.role === undefined ? "" : `&role=${this.role}`;
-        ws = new WebSocket(`${wsBase}/parties/bucket/${this.room}?token=${this.token}${role}`, {
-          perMessageDeflate: false,
-          handshakeTimeout: 60_000,
-        });
+        ws = new WebSocket(
+          `${wsBase}/parties/bucket/${this.room}?token=${this.token}${role}${this.extraQuery}`,
+          {
+            perMessageDeflate: false,
+            handshakeTimeout: 60_000,
+          },
+        );
       } catch (error) {
         this.#fail(String(error));
         return;

@@ -19,6 +19,8 @@ const state = {
   /** @type {MatchClient | undefined} */
   client: undefined,
   bucket: undefined,
+  /** What the user last asked to join (home, other topics, widening), for "Join again". */
+  wish: undefined,
   screen: "",
   pendingNotice: "",
   timer: undefined,
@@ -154,6 +156,7 @@ function join(bucket) {
   on("queued", (f) => {
     state.bucket = { difficulty: f.difficulty, topic: f.topic };
     $("q-bucket").textContent = bucketLabel(f);
+    $("q-buckets").textContent = (f.buckets ?? []).map((room) => room.replace(".", " · ")).join(", ");
     $("q-position").textContent = `${f.position}`;
     $("q-waiting").textContent = `${f.waiting} ${f.waiting === 1 ? "person" : "people"}`;
     $("q-estimate").textContent = formatDuration(f.estimatedWaitMs);
@@ -242,6 +245,8 @@ function join(bucket) {
 
   try {
     state.bucket = client.join(bucket);
+    // "Join again" asks for the same thing: the other topics and widening included.
+    state.wish = bucket;
   } catch (error) {
     state.client = undefined;
     announce(`Can't join: ${error instanceof Error ? error.message : String(error)}`);
@@ -249,7 +254,8 @@ function join(bucket) {
     return;
   }
   $("q-bucket").textContent = bucketLabel(state.bucket);
-  for (const id of ["q-position", "q-waiting", "q-estimate", "q-countdown"]) $(id).textContent = "…";
+  for (const id of ["q-position", "q-waiting", "q-estimate", "q-countdown", "q-buckets"])
+    $(id).textContent = "…";
   $("queued-notice").hidden = true;
   $("q-connection").hidden = true;
   show("queued");
@@ -292,7 +298,13 @@ $("signin-form").addEventListener("submit", (e) => {
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  join({ difficulty: $("difficulty").value, topic: $("topic").value });
+  const difficulty = $("difficulty").value;
+  const also = $("also")
+    .value.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((topic) => ({ difficulty, topic }));
+  join({ difficulty, topic: $("topic").value, also, widen: $("widen").checked });
 });
 
 $("signout").addEventListener("click", () => {
@@ -334,7 +346,7 @@ $("decline").addEventListener("click", () => {
 });
 
 $("rejoin").addEventListener("click", () => {
-  if (state.bucket) join(state.bucket);
+  if (state.wish) join(state.wish);
   else show("join");
 });
 

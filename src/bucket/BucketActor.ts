@@ -498,12 +498,13 @@ export class BucketActor extends Server<Env> {
 
   /** Persist a Step, then perform its effects, then move the alarm to the next deadline. */
   #run(step: Step): void {
-    if (!step.wroteAnything && step.effects.length === 0) return;
+    if (!step.wroteAnything && step.effects.length === 0 && step.tallies.length === 0) return;
     // Guests follow each request's availability; their messages are stored with the step.
     handover.syncGuests(this.#state, step);
     this.#storage.write(step, this.#outbox.recording);
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
-    if (step.wroteAnything) this.#reporter.changed(step.tallies);
+    // A refused hand-over writes nothing but is counted.
+    if (step.wroteAnything || step.tallies.length > 0) this.#reporter.changed(step.tallies);
     const rooms = new Set<string>();
     const asks: Ask[] = [];
     for (const effect of step.effects) {

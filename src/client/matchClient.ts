@@ -1,4 +1,5 @@
 import PartySocket from "partysocket";
+import { alsoRooms } from "../protocol/flexible.ts";
 import {
   type ClientFrame,
   CloseCode,
@@ -130,16 +131,38 @@ export class MatchClient {
 
   /**
    * Join (or resume) the queue of one bucket, optionally asking to play `role` first
-   * (`interviewer`, `interviewee` or `either`). Difficulty, topic and role are validated and
-   * canonicalised as the server does; an invalid value throws before anything is sent.
+   * (`interviewer`, `interviewee` or `either`), to wait in up to 3 more buckets at once (`also`)
+   * and to widen to the neighbouring difficulties after a while (`widen`). Everything is
+   * validated and canonicalised as the server does; an invalid value throws before anything is
+   * sent. Frames from whichever bucket holds the request arrive here.
    */
-  join(bucket: { difficulty: string; topic: string; role?: Role }): Bucket {
+  join(bucket: {
+    difficulty: string;
+    topic: string;
+    role?: Role;
+    also?: { difficulty: string; topic: string }[];
+    widen?: boolean;
+  }): Bucket {
     if (this.#socket) throw new Error("MatchClient: already joined; call leave() or close() first");
     const canonical: Bucket = {
       difficulty: difficultySchema.parse(bucket.difficulty),
       topic: topicSchema.parse(bucket.topic),
     };
     const role = roleSchema.parse(bucket.role ?? "either");
+    const also = alsoRooms(
+      canonical,
+      (bucket.also ?? []).map((b) => ({
+        difficulty: difficultySchema.parse(b.difficulty),
+        topic: topicSchema.parse(b.topic),
+      })),
+      [],
+    );
+    if (!also.ok) throw new Error(`MatchClient: ${also.message}`);
+    const extra: Record<string, string> = {
+      ...(role === "either" ? {} : { role }),
+      ...(also.rooms.length > 0 ? { also: also.rooms.join(",") } : {}),
+      ...(bucket.widen ? { widen: "1" } : {}),
+    };
     this.#bucket = canonical;
     this.#finished = false;
     this.#opens = 0;
@@ -151,7 +174,7 @@ export class MatchClient {
       ...(protocol ? { protocol } : {}),
       party: "bucket",
       room: roomName(canonical),
-      query: async () => ({ token: await getToken(), ...(role === "either" ? {} : { role }) }),
+      query: async () => ({ token: await getToken(), ...extra }),
       minReconnectionDelay: this.#options.minReconnectionDelay ?? 1000,
       maxReconnectionDelay: this.#options.maxReconnectionDelay ?? 10_000,
       shouldReconnectOnClose: (event) => !this.#finished && !TERMINAL_CLOSE_CODES.has(event.code),

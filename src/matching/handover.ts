@@ -65,11 +65,17 @@ export function handOver(
 ): { step: Step; result: HandOverAnswer } {
   const step = new Step();
   const r = s.requests.get(requestId);
-  if (!r || r.home !== null) return { step, result: { granted: false } };
+  if (!r || r.home !== null) {
+    step.tallies.push({ kind: "handover", granted: false });
+    return { step, result: { granted: false } };
+  }
   // The same ask again (the asker restarted before the answer reached it).
   if (r.away?.room === from && r.away.pairId === pairId) return { step, result: { granted: true } };
-  if (!r.also.includes(from)) return { step, result: { granted: false } };
-  if (!available(r)) return { step, result: { granted: false } };
+  if (!r.also.includes(from) || !available(r)) {
+    step.tallies.push({ kind: "handover", granted: false });
+    return { step, result: { granted: false } };
+  }
+  step.tallies.push({ kind: "handover", granted: true });
   dequeue(s, r.id);
   r.status = "MATCHED";
   r.away = { room: from, pairId };

@@ -14,7 +14,9 @@ export type Tally =
   | { kind: "proposed"; waitsMs: [number, number] }
   | { kind: "confirmed" }
   | { kind: "cancelled"; reason: MatchCancelReason }
-  | { kind: "queue_timeout" };
+  | { kind: "queue_timeout" }
+  /** A home answered a guest bucket's ask for one of its requests (a repeated ask not counted). */
+  | { kind: "handover"; granted: boolean };
 
 export class Step {
   readonly effects: Effect[] = [];

@@ -114,6 +114,9 @@ export class Directory extends DurableObject<Env> {
       }
       this.#add("matches", { outcome: "cancelled" }, cancelled);
       this.#add("queue_timeouts", {}, c.queueTimeouts);
+      // Reports from buckets running the version before flexible requests carry none.
+      this.#add("handovers", { result: "granted" }, c.handOvers?.granted ?? 0);
+      this.#add("handovers", { result: "refused" }, c.handOvers?.refused ?? 0);
       // One upsert per histogram bucket touched, not one per wait: a burst's report has many.
       const perBucket = new Map<number, number>();
       for (const ms of c.waitsMs) {

@@ -27,10 +27,20 @@ export type Counts = {
   cancelled: Partial<Record<MatchCancelReason, number>>;
   /** Join -> match_found, one per user matched. */
   waitsMs: number[];
+  /** Asks of other buckets for this bucket's requests (flexible requests), by answer. */
+  handOvers: { granted: number; refused: number };
 };
 
 export function noCounts(): Counts {
-  return { joins: 0, proposed: 0, confirmed: 0, queueTimeouts: 0, cancelled: {}, waitsMs: [] };
+  return {
+    joins: 0,
+    proposed: 0,
+    confirmed: 0,
+    queueTimeouts: 0,
+    cancelled: {},
+    waitsMs: [],
+    handOvers: { granted: 0, refused: 0 },
+  };
 }
 
 /** Add a step's tallies to `into`. */
@@ -42,6 +52,7 @@ export function countTallies(into: Counts, tallies: readonly Tally[]): void {
       into.waitsMs.push(...t.waitsMs);
     } else if (t.kind === "confirmed") into.confirmed++;
     else if (t.kind === "queue_timeout") into.queueTimeouts++;
+    else if (t.kind === "handover") into.handOvers[t.granted ? "granted" : "refused"]++;
     else into.cancelled[t.reason] = (into.cancelled[t.reason] ?? 0) + 1;
   }
 }
@@ -52,6 +63,8 @@ export function mergeCounts(into: Counts, from: Counts): void {
   into.proposed += from.proposed;
   into.confirmed += from.confirmed;
   into.queueTimeouts += from.queueTimeouts;
+  into.handOvers.granted += from.handOvers.granted;
+  into.handOvers.refused += from.handOvers.refused;
   for (const [reason, n] of Object.entries(from.cancelled) as Array<[MatchCancelReason, number]>) {
     into.cancelled[reason] = (into.cancelled[reason] ?? 0) + n;
   }

@@ -27,12 +27,19 @@ export async function renderMetrics(t: Totals): Promise<string> {
     ["reason"],
   );
   const timeouts = counter("matcher_queue_timeouts_total", "Requests that waited out the queue timeout.");
+  const handOvers = counter(
+    "matcher_handovers_total",
+    "Asks by one bucket for a request waiting in several (flexible requests), by answer: granted, or refused because another bucket or its home had paired it.",
+    ["result"],
+  );
   for (const outcome of MATCH_OUTCOMES) matches.inc({ outcome }, 0);
+  for (const result of ["granted", "refused"]) handOvers.inc({ result }, 0);
   for (const c of t.counters) {
     if (c.name === "joins") joins.inc(c.value);
     else if (c.name === "matches") matches.inc(c.labels, c.value);
     else if (c.name === "cancellations") cancellations.inc(c.labels, c.value);
     else if (c.name === "queue_timeouts") timeouts.inc(c.value);
+    else if (c.name === "handovers") handOvers.inc(c.labels, c.value);
   }
   new Gauge({
     name: "matcher_waiting_requests",

@@ -158,9 +158,10 @@ async function screen(page: Page, name: string, timeout = STEP_TIMEOUT_MS): Prom
   await page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
 }
 
-async function joinBucket(user: User, difficulty: string, topic: string): Promise<void> {
-  await user.page.getByLabel("Difficulty").selectOption(difficulty);
-  await user.page.getByLabel("Topic").fill(topic);
+async function joinBucket(user: User, difficulty: string, topic: string, also = ""): Promise<void> {
+  await user.page.getByLabel("Difficulty", { exact: true }).selectOption(difficulty);
+  await user.page.getByLabel("Topic", { exact: true }).fill(topic);
+  await user.page.getByLabel(/Other topics/).fill(also);
   await user.page.getByRole("button", { name: "Find a partner" }).click();
   // Wait for the server's `queued` frame (position filled in), or a partner found at once.
   await user.page.waitForFunction(
@@ -386,6 +387,40 @@ async function main(): Promise<number> {
       );
       await shot(alice, "a4-alice-ready.png");
       await shot(bob, "a5-bob-ready-375x700.png");
+    });
+
+    await scenario("any of several topics: waiting in two buckets, paired in the second", async (users) => {
+      const home = `e2e-home-${run}`;
+      const other = `e2e-other-${run}`;
+      const frank = await openUser(base, `frank-${run}`);
+      users.push(frank);
+      const grace = await openUser(base, `grace-${run}`);
+      users.push(grace);
+      await joinBucket(frank, "medium", home, other);
+      await frank.page.waitForFunction(
+        (rooms) => document.getElementById("q-buckets")?.textContent === rooms,
+        `medium · ${home}, medium · ${other}`,
+        { timeout: STEP_TIMEOUT_MS },
+      );
+      await shot(frank, "g1-frank-queued-two-buckets.png");
+      // Whether Frank's placement reaches the other bucket before or after Grace, she is paired with him.
+      await joinBucket(grace, "medium", other);
+      await screen(frank.page, "found");
+      await screen(grace.page, "found");
+      expectThat((await text(frank.page, "#f-partner")) === grace.name, "frank should see grace as partner");
+      expectThat(
+        (await text(frank.page, "#f-bucket")) === `medium · ${other}`,
+        `frank was paired in the other bucket, saw "${await text(frank.page, "#f-bucket")}"`,
+      );
+      await shot(frank, "g2-frank-found-in-other-bucket.png");
+      await frank.page.getByRole("button", { name: "Confirm" }).click();
+      await grace.page.getByRole("button", { name: "Confirm" }).click();
+      await screen(frank.page, "ready");
+      await screen(grace.page, "ready");
+      expectThat(
+        (await text(frank.page, "#r-match")) === (await text(grace.page, "#r-match")),
+        "same match id",
+      );
     });
 
     await scenario("a lone user sees the queue timeout and can rejoin", async (users) => {

@@ -38,9 +38,16 @@ async function waiting(room: string, userId: string): Promise<number> {
   return queueFigures.parse(res.json).waiting;
 }
 
-/** Poll a figure that settles once messages between buckets have been delivered. */
+/** `matcher_handovers_total{result}` as scraped now (every tenant's). */
+async function handOvers(result: "granted" | "refused"): Promise<number> {
+  const text = await (await SELF.fetch("https://matcher.test/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith(`matcher_handovers_total{result="${result}"}`));
+  return Number(line?.split(" ").at(-1) ?? Number.NaN);
+}
+
+/** Poll a figure that settles once messages between buckets (or reports) have been delivered. */
 async function eventually<T>(read: () => Promise<T>, want: T, what: string): Promise<void> {
-  const deadline = performance.now() + 3000;
+  const deadline = performance.now() + 4000;
   let got = await read();
   while (got !== want) {
     if (performance.now() > deadline) throw new Error(`${what}: got ${String(got)}, want ${String(want)}`);
@@ -162,6 +169,7 @@ describe("flexible requests", () => {
     const alice = newUser("alice");
     const a = await joinWith(r.easy, alice, `&also=${r.medium},${r.other}`);
     const home = bucketStub(r.easy);
+    const before = { granted: await handOvers("granted"), refused: await handOvers("refused") };
     // Deterministic: two asks race into the home; the actor decides them one at a time.
     const [first, second] = await Promise.all([
       home.handOver(r.medium, a.queued.requestId, "mat_race-medium-0001"),
@@ -176,6 +184,13 @@ describe("flexible requests", () => {
     ]);
     expect((await a.socket.next("queued")).buckets).toEqual([r.easy, r.medium, r.other]);
     await eventually(() => waiting(r.other, alice), 1, "placed in the other bucket again");
+    // Operators see the answers: one grant (the repeat is not counted) and two refusals.
+    await eventually(async () => (await handOvers("granted")) - before.granted >= 1, true, "grants counted");
+    await eventually(
+      async () => (await handOvers("refused")) - before.refused >= 2,
+      true,
+      "refusals counted",
+    );
   });
 
   it("widens to the neighbouring difficulty when the alarm fires, tells the user, and is paired there", async () => {
