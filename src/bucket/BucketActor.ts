@@ -129,7 +129,11 @@ export class BucketActor extends Server<Env> {
       },
     );
     const home = roomName(room);
-    this.#links = new PeerLinks(this.#storage, (to, messages) => this.#peer(to).peer(home, messages));
+    this.#links = new PeerLinks(
+      this.#storage,
+      (to, messages) => this.#peer(to).peer(home, messages),
+      () => this.#reschedule(),
+    );
     this.#asks = new HandOverAsks(
       (a: Ask) => this.#peer(a.home).handOver(home, a.requestId, a.pairId),
       (pairId, answers) => {

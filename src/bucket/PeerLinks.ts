@@ -15,13 +15,20 @@ const MAX_BACKOFF_MS = 10_000;
 export class PeerLinks {
   readonly #storage: BucketStorage;
   readonly #send: (room: string, messages: PeerMessage[]) => Promise<void>;
+  /** Called when a failed delivery set `retryAt`, so the actor's alarm covers it. */
+  readonly #retryLater: () => void;
   readonly #busy = new Set<string>();
   readonly #failures = new Map<string, number>();
   #retryAt: number | null = null;
 
-  constructor(storage: BucketStorage, send: (room: string, messages: PeerMessage[]) => Promise<void>) {
+  constructor(
+    storage: BucketStorage,
+    send: (room: string, messages: PeerMessage[]) => Promise<void>,
+    retryLater: () => void,
+  ) {
     this.#storage = storage;
     this.#send = send;
+    this.#retryLater = retryLater;
   }
 
   /** When a failed delivery should be tried again (the actor's alarm); null if none failed. */
@@ -55,6 +62,7 @@ export class PeerLinks {
       const at = Date.now() + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (failures - 1));
       if (this.#retryAt === null || at < this.#retryAt) this.#retryAt = at;
       console.warn(`messages to bucket ${room} failed (${failures}x): ${errorMessage(e)}`);
+      this.#retryLater();
     } finally {
       this.#busy.delete(room);
     }

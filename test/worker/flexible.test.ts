@@ -227,6 +227,20 @@ describe("flexible requests", () => {
     await eventually(() => waiting(r.other, carol), 0, "withdrawn from the other bucket once matched");
   });
 
+  it("DELETE /request/{id} at home ends a request matched elsewhere; its partner is requeued there", async () => {
+    const r = rooms();
+    const { alice, bob, a, b, matchId } = await pairedInOther(r);
+    const deleted = await api(alice, "DELETE", `/request/${a.queued.requestId}`);
+    expect(deleted.status).toBe(200);
+    expect(await b.socket.next("match_cancelled")).toMatchObject({ matchId, reason: "partner_left" });
+    expect((await b.socket.next("queued")).buckets).toEqual([r.other]);
+    expect(await a.socket.next("cancelled")).toMatchObject({ requestId: a.queued.requestId });
+    expect(await a.socket.closed()).toBe(1000);
+    const view = requestView.parse((await api(alice, "GET", `/request/${a.queued.requestId}`)).json);
+    expect(view).toMatchObject({ status: "CANCELLED", outcome: "left", room: r.other });
+    expect(await waiting(r.other, bob)).toBe(1);
+  });
+
   it("survives eviction of the home and of the guest bucket while waiting and while confirming", async () => {
     const r = rooms();
     const alice = newUser("alice");
