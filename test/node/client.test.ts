@@ -167,6 +167,29 @@ describe("MatchClient", () => {
     expect((await server.connection(1)).url.searchParams.has("role")).toBe(false);
   });
 
+  it("asks for more buckets with `&also=` (canonical, home and duplicates dropped) and `&widen=1`", async () => {
+    newClient().join({
+      difficulty: "easy",
+      topic: "arrays",
+      also: [
+        { difficulty: "Medium", topic: "Dynamic Programming" },
+        { difficulty: "easy", topic: "arrays" },
+        { difficulty: "medium", topic: "dynamic programming" },
+      ],
+      widen: true,
+    });
+    const url = (await server.connection(0)).url;
+    expect(url.searchParams.get("also")).toBe("medium.dynamic-programming");
+    expect(url.searchParams.get("widen")).toBe("1");
+    expect(() =>
+      newClient().join({
+        difficulty: "easy",
+        topic: "arrays",
+        also: ["a", "b", "c", "d"].map((topic) => ({ difficulty: "easy", topic })),
+      }),
+    ).toThrow(/at most 3/);
+  });
+
   it("emits typed frames, and confirm/decline carry the current match id", async () => {
     const client = newClient();
     const seen: string[] = [];
