@@ -58,6 +58,9 @@ export const bucketEvents = new Hono<AppEnv>().get("/", authenticateStream, asyn
     let id = start.firstId;
     // Closing the stream is a disconnect: the bucket starts the request's reconnect grace.
     stream.onAbort(() => inbox.close(CloseCode.normal, "stream closed"));
+    // The runtime tells of a client that hung up through the request's signal
+    // (`enable_request_signal`); without it, only a failed write (a heartbeat) would.
+    c.req.raw.signal.addEventListener("abort", () => stream.abort());
     const heartbeat = setInterval(() => void stream.write(HEARTBEAT), HEARTBEAT_MS);
     try {
       await stream.writeSSE(frameEvent(first.type, first.text, id));

@@ -133,7 +133,7 @@ export const openApiDocument = {
         tags: ["matching"],
         summary: "Join a bucket and stream its events (Server-Sent Events)",
         description:
-          "For clients without WebSockets: joins like `/parties/bucket/{difficulty}.{topic}` (creating or resuming your request) and streams the socket's frames as SSE, `event: <type>`, `data: <frame JSON>`, `id: <n>`, with a `: heartbeat` comment every 20 s. Act through `POST /confirm` and `DELETE /request/{id}`. Closing the stream is a disconnect (the reconnect grace applies); reconnecting resumes the request. The token may also be `?token=` (EventSource cannot set headers). `Last-Event-ID: n` continues the ids after n; `n-end` (the id left by a stream the server ended) is answered 204, which stops an EventSource from re-joining.",
+          "For clients without WebSockets: joins like `/parties/bucket/{difficulty}.{topic}` (creating or resuming your request) and streams the socket's frames as SSE, `event: <type>`, `data: <frame JSON>`, `id: <n>`, with a `: heartbeat` comment every 5 s. Act through `POST /confirm` and `DELETE /request/{id}`. Closing the stream is a disconnect (the reconnect grace applies); reconnecting resumes the request. The token may also be `?token=` (EventSource cannot set headers). `Last-Event-ID: n` continues the ids after n; `n-end` (the id left by a stream the server ended) is answered 204, which stops an EventSource from re-joining.",
         security: auth,
         parameters: [
           { name: "difficulty", in: "query", required: true, schema: { type: "string" } },

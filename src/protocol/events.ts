@@ -11,10 +11,13 @@ import { difficultySchema, topicSchema } from "./values.ts";
 export const eventsQuery = z.object({ difficulty: difficultySchema, topic: topicSchema });
 
 /**
- * A comment line this often keeps the stream alive through proxies and load balancers that cut
- * idle connections (many at 30 s; the contract promises one at least every 25 s).
+ * A comment line this often. The contract asks for one at least every 25 s (proxies and load
+ * balancers cut idle connections, many at 30 s), but it is also how the Worker learns that a
+ * client hung up: workerd notices a closed connection only when it next writes to it (then
+ * `request.signal` aborts), so this bounds how long a closed stream still counts as connected
+ * before its reconnect grace starts.
  */
-export const HEARTBEAT_MS = 20_000;
+export const HEARTBEAT_MS = 5_000;
 export const HEARTBEAT = ": heartbeat\n\n";
 
 /** One SSE event, in the fields Hono's `writeSSE` takes. */
