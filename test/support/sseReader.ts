@@ -1,5 +1,7 @@
 import { type ServerFrame, type ServerFrameOf, serverFrameSchema } from "../../src/protocol/frames.ts";
 
+import { Arrivals } from "./arrivals.ts";
+
 /**
  * What a Server-Sent Events client sees on a response body, parsed by the spec's rules
  * (html.spec.whatwg.org, "Interpreting an event stream"): dispatched events with the id in force,
@@ -15,7 +17,7 @@ export class SseReader {
   lastEventId = "";
   ended = false;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #waiters: Array<() => void> = [];
+  readonly #arrivals = new Arrivals();
 
   constructor(body: ReadableStream<Uint8Array>) {
     this.#reader = body.getReader();
@@ -41,12 +43,12 @@ export class SseReader {
             if (data.length > 0) this.events.push({ event: event || "message", data: data.join("\n"), id });
             event = "";
             data = [];
-            this.#wake();
+            this.#arrivals.arrived();
             continue;
           }
           if (line.startsWith(":")) {
             this.comments.push(line.slice(1).trim());
-            this.#wake();
+            this.#arrivals.arrived();
             continue;
           }
           const colon = line.indexOf(":");
@@ -61,29 +63,11 @@ export class SseReader {
       // Cancelled by the test, or the connection dropped: either way the stream is over.
     }
     this.ended = true;
-    this.#wake();
+    this.#arrivals.arrived();
   }
 
-  #wake(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  async #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    // performance.now, not Date.now: tests fake Date to move the actors' clock.
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined) return value;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.events)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+    return this.#arrivals.until(check, what, timeoutMs, () => this.events);
   }
 
   /** The next event, which must be the frame `type` (validated with the shared schema), and its id. */
