@@ -1,6 +1,7 @@
-import { runInDurableObject, SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { BucketActor } from "../../src/bucket/BucketActor.ts";
+import { app } from "../../src/http/app.ts";
 import { SseReader } from "../support/sseReader.ts";
 import { API, api, newTopic, newUser } from "./httpClient.ts";
 import { bucketStub, openSocket, tokenFor, userIn } from "./socketClient.ts";
@@ -71,6 +72,22 @@ describe("refusals come as HTTP errors before the stream starts", () => {
     expect(await refusal(badTopic)).toMatchObject({ status: 400, code: "invalid_parameter" });
     const badRole = await openStream(u, newTopic(), { query: "&role=referee" });
     expect(await refusal(badRole)).toMatchObject({ status: 400, code: "invalid_parameter" });
+  });
+
+  it("400 unknown_topic for a topic outside TOPICS, whose topics stream", async () => {
+    const limited = { ...env, TOPICS: "Arrays, Dynamic Programming" };
+    const open = async (topic: string) =>
+      app.request(
+        `/api/v1/matching/events?difficulty=easy&topic=${encodeURIComponent(topic)}`,
+        { headers: { authorization: `Bearer ${await tokenFor(newUser("u"))}` } },
+        limited,
+      );
+    expect(await refusal(await open("graphs"))).toMatchObject({ status: 400, code: "unknown_topic" });
+    const allowed = await open("Dynamic Programming");
+    expect(allowed.status).toBe(200);
+    const events = new SseReader(allowed.body!);
+    expect((await events.next("queued")).frame.topic).toBe("dynamic-programming");
+    await events.close();
   });
 
   it("409 already_queued when the user waits in another bucket, which keeps its request", async () => {
