@@ -195,6 +195,28 @@ describe("the stream", () => {
     await second.close();
   });
 
+  it("passes `also` and `widen` to the bucket as they came, and never the token", async () => {
+    const topic = newTopic();
+    const alice = newUser("alice");
+    const token = await tokenFor(alice);
+    const res = await SELF.fetch(
+      `${API}/events?difficulty=Easy&topic=${topic}&role=interviewer&also=medium.Graphs,hard.x&widen=1&token=${token}`,
+    );
+    const events = new SseReader(res.body!);
+    await events.next("queued");
+    const uri = await runInDurableObject(bucketStub(`easy.${topic}`), (bucket: BucketActor) => {
+      return [...bucket.getConnections(alice)][0]?.uri;
+    });
+    const forwarded = new URL(uri!);
+    expect(forwarded.pathname).toBe(`/parties/bucket/easy.${topic}`);
+    expect(Object.fromEntries(forwarded.searchParams)).toEqual({
+      role: "interviewer",
+      also: "medium.Graphs,hard.x",
+      widen: "1",
+    });
+    await events.close();
+  });
+
   it("a newer stream takes over: the older one ends, the request goes on", async () => {
     const topic = newTopic();
     const alice = newUser("alice");
