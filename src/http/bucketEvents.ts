@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { joinRefusal, unavailable } from "../bucket/refusal.ts";
+import { joinRefusal, type Refusal, unavailable } from "../bucket/refusal.ts";
 import {
   endMarker,
   eventsQuery,
@@ -45,14 +45,8 @@ export const bucketEvents = new Hono<AppEnv>().get("/", authenticateStream, asyn
   const inbox = new SocketInbox(upgraded.webSocket);
   // Refusals come as the socket's first frame; they are answered as HTTP errors before any stream.
   const first = await firstFrame(inbox);
-  if (first.kind === "closed" || first.error) {
-    inbox.close(CloseCode.normal, "refused");
-    const refused =
-      first.kind === "frame" && first.error
-        ? joinRefusal(first.error.code, first.error.message)
-        : unavailable();
-    throw fromRefusal(refused);
-  }
+  if (first.kind === "closed") refuse(inbox, unavailable());
+  if (first.error) refuse(inbox, joinRefusal(first.error.code, first.error.message));
 
   return streamSSE(c, async (stream) => {
     let id = start.firstId;
@@ -80,6 +74,11 @@ export const bucketEvents = new Hono<AppEnv>().get("/", authenticateStream, asyn
     }
   });
 });
+
+function refuse(inbox: SocketInbox, refusal: Refusal): never {
+  inbox.close(CloseCode.normal, "refused");
+  throw fromRefusal(refusal);
+}
 
 /** The first frame that is not the answer to our own opening ping, or the close. */
 async function firstFrame(inbox: SocketInbox): Promise<InboxItem> {
