@@ -195,6 +195,23 @@ describe("the stream", () => {
     await second.close();
   });
 
+  it("a socket of the same user takes over from a stream, and a stream from a socket", async () => {
+    const topic = newTopic();
+    const room = `easy.${topic}`;
+    const alice = userIn(room, "alice");
+    const events = await stream(alice, topic);
+    const queued = await events.next("queued");
+    const socket = await openSocket(room, "alice");
+    expect((await socket.next("queued")).requestId).toBe(queued.frame.requestId);
+    await events.end();
+    expect(events.lastEventId).toBe("1-end");
+
+    const again = await stream(alice, topic);
+    expect((await again.next("queued")).frame.requestId).toBe(queued.frame.requestId);
+    expect(await socket.closed()).toBe(4009);
+    await again.close();
+  });
+
   it("passes `also` and `widen` to the bucket as they came, and never the token", async () => {
     const topic = newTopic();
     const alice = newUser("alice");
