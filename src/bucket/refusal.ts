@@ -51,3 +51,20 @@ export function refusalClose(r: Refusal): number {
   if (r.code === "maintenance") return CloseCode.tryAgainLater;
   return 1011;
 }
+
+/**
+ * The refusal a join's `error` frame stands for (`refuseSocket` sends one when the bucket refuses
+ * an upgrade), so a route that answers in HTTP gives the status and Retry-After `POST /request`
+ * gives for the same refusal.
+ */
+export function joinRefusal(code: string, message: string): Refusal {
+  const known =
+    code === "already_queued"
+      ? refusal(409, code, message)
+      : code === "rate_limited"
+        ? tooManyJoins()
+        : code === "maintenance"
+          ? maintenance()
+          : unavailable();
+  return { ...known, message };
+}

@@ -1,33 +1,41 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { TokenError, verifyToken } from "../auth/verifyToken.ts";
 import { ApiError } from "./apiError.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
- * Require a valid token: `Authorization: Bearer …`, or `?token=` on WebSocket upgrades only
- * (browsers cannot set headers there; elsewhere a token in a URL ends up in logs and history).
- * Refused callers get 401 with `WWW-Authenticate` and never reach a Durable Object.
+ * Require a valid token: `Authorization: Bearer …`, or `?token=` on WebSocket upgrades and the
+ * event stream only (browsers cannot set headers there; elsewhere a token in a URL ends up in
+ * logs and history). Refused callers get 401 with `WWW-Authenticate` and never reach a Durable
+ * Object.
  */
-export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
-  const header = c.req.header("authorization");
-  const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
-  let token: string | undefined;
-  if (header) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw unauthorized("invalid_request", "Use `Authorization: Bearer <token>`.");
-    token = m[1];
-  } else if (isUpgrade) {
-    token = c.req.query("token") || undefined;
-  }
-  if (!token) throw unauthorized("invalid_request", "A bearer token is required.");
-  try {
-    c.set("identity", await verifyToken(token, c.get("config")));
-  } catch (e) {
-    if (e instanceof TokenError) throw unauthorized("invalid_token", e.message);
-    throw e;
-  }
-  await next();
-});
+export const authenticate = authenticator((c) => c.req.header("upgrade")?.toLowerCase() === "websocket");
+
+/** For the event stream: `EventSource`, like a browser's WebSocket, cannot set headers. */
+export const authenticateStream = authenticator(() => true);
+
+function authenticator(tokenInQuery: (c: Context<AppEnv>) => boolean) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header("authorization");
+    let token: string | undefined;
+    if (header) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m) throw unauthorized("invalid_request", "Use `Authorization: Bearer <token>`.");
+      token = m[1];
+    } else if (tokenInQuery(c)) {
+      token = c.req.query("token") || undefined;
+    }
+    if (!token) throw unauthorized("invalid_request", "A bearer token is required.");
+    try {
+      c.set("identity", await verifyToken(token, c.get("config")));
+    } catch (e) {
+      if (e instanceof TokenError) throw unauthorized("invalid_token", e.message);
+      throw e;
+    }
+    await next();
+  });
+}
 
 function unauthorized(kind: "invalid_request" | "invalid_token", message: string): ApiError {
   return new ApiError(401, "unauthorized", message, {

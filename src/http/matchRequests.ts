@@ -122,7 +122,7 @@ export function registryOf(c: Context<AppEnv>, userId: string) {
   return registryShard(c.env, c.get("identity").tenant, userId, c.get("config").REGISTRY_SHARDS);
 }
 
-function fromRefusal(r: Refusal): ApiError {
+export function fromRefusal(r: Refusal): ApiError {
   const headers: Record<string, string> =
     r.retryAfterSeconds === undefined ? {} : { "Retry-After": String(r.retryAfterSeconds) };
   return new ApiError(r.status, r.code, r.message, { headers });

@@ -128,6 +128,41 @@ export const openApiDocument = {
         },
       },
     },
+    "/events": {
+      get: {
+        tags: ["matching"],
+        summary: "Join a bucket and stream its events (Server-Sent Events)",
+        description:
+          "For clients without WebSockets: joins like `/parties/bucket/{difficulty}.{topic}` (creating or resuming your request) and streams the socket's frames as SSE, `event: <type>`, `data: <frame JSON>`, `id: <n>`, with a `: heartbeat` comment every 5 s. Act through `POST /confirm` and `DELETE /request/{id}`. Closing the stream is a disconnect (the reconnect grace applies); reconnecting resumes the request. The token may also be `?token=` (EventSource cannot set headers). `Last-Event-ID: n` continues the ids after n; `n-end` (the id left by a stream the server ended) is answered 204, which stops an EventSource from re-joining.",
+        security: auth,
+        parameters: [
+          { name: "difficulty", in: "query", required: true, schema: { type: "string" } },
+          { name: "topic", in: "query", required: true, schema: { type: "string" } },
+          {
+            name: "role",
+            in: "query",
+            required: false,
+            schema: { type: "string", enum: ["interviewer", "interviewee", "either"] },
+          },
+          { name: "token", in: "query", required: false, schema: { type: "string" } },
+          { name: "Last-Event-ID", in: "header", required: false, schema: { type: "string" } },
+        ],
+        responses: {
+          "200": {
+            description:
+              "The event stream: `queued` first (or `match_found` on resume), until the bucket closes",
+            content: { "text/event-stream": { schema: { type: "string" } } },
+          },
+          "204": {
+            description: "`Last-Event-ID` names a stream the server ended; open a new one without it",
+          },
+          ...common,
+          "409": error("`already_queued`: you wait in another bucket"),
+          "429": error("Too many joins; see `Retry-After`"),
+          "503": error("Maintenance"),
+        },
+      },
+    },
     "/me/request": {
       get: {
         tags: ["matching"],

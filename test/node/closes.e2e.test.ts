@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { mintDevToken } from "../../src/auth/devToken.ts";
 import { MatchClient } from "../../src/client/matchClient.ts";
-import { descendantsOf, freePort, killQuietly, PROJECT_ROOT, waitFor } from "../support/localProcesses.ts";
+import { waitFor } from "../support/localProcesses.ts";
+import { READY_TIMEOUT_MS, type Server, startServer, stopServers } from "../support/localServer.ts";
 
 /**
  * Every close the server starts reaches the client's `close` event at once (#12), over real
@@ -19,63 +16,6 @@ import { descendantsOf, freePort, killQuietly, PROJECT_ROOT, waitFor } from "../
 
 const SECRET = "closes-test-secret-0123456789abcdef0123456789";
 const PROMPT_MS = 500;
-const READY_TIMEOUT_MS = 120_000;
-
-type Server = { base: string; child: ChildProcess; pids: number[]; dataDir: string; output: string };
-const servers: Server[] = [];
-
-/**
- * Start `npm start`'s script; again on a fresh port if wrangler lost a race for one of its own
- * ports to another server starting at the same moment (other test files start servers too).
- */
-async function startServer(extraEnv: Record<string, string>): Promise<Server> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startServerOnce(extraEnv);
-    } catch (error) {
-      if (attempt >= 3 || !String(error).includes("Address already in use")) throw error;
-    }
-  }
-}
-
-async function startServerOnce(extraEnv: Record<string, string>): Promise<Server> {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-closes-"));
-  const child = spawn(process.execPath, ["scripts/start.ts"], {
-    cwd: PROJECT_ROOT,
-    detached: true,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      PORT: String(port),
-      LOCAL_DATA_DIR: dataDir,
-      JWT_SECRET: SECRET,
-      ...extraEnv,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const server: Server = { base: `127.0.0.1:${port}`, child, pids: [], dataDir, output: "" };
-  servers.push(server);
-  child.stdout?.on("data", (chunk: Buffer) => (server.output += chunk));
-  child.stderr?.on("data", (chunk: Buffer) => (server.output += chunk));
-  await waitFor(
-    "the server's health check",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`start.ts exited (${child.exitCode}):\n${server.output}`);
-      try {
-        const res = await fetch(`http://${server.base}/api/v1/matching/health`, {
-          signal: AbortSignal.timeout(3_000),
-        });
-        return res.status === 200 ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 },
-  );
-  server.pids = descendantsOf(child.pid ?? -1);
-  return server;
-}
 
 let main: Server;
 let maintenance: Server;
@@ -83,26 +23,13 @@ let maintenance: Server;
 beforeAll(
   async () => {
     // One after the other: two wrangler instances starting at once can race for the same port.
-    main = await startServer({ MATCH_TIMEOUT_SECONDS: "3" });
-    maintenance = await startServer({ MAINTENANCE: "1" });
+    main = await startServer(SECRET, { MATCH_TIMEOUT_SECONDS: "3" });
+    maintenance = await startServer(SECRET, { MAINTENANCE: "1" });
   },
   2 * READY_TIMEOUT_MS + 10_000,
 );
 
-afterAll(() => {
-  for (const s of servers) {
-    // The whole process group (start.ts, wrangler, workerd), even if a test failed half-way.
-    if (s.child.pid !== undefined) {
-      try {
-        process.kill(-s.child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const pid of s.pids) killQuietly(pid);
-    rmSync(s.dataDir, { recursive: true, force: true });
-  }
-});
+afterAll(stopServers);
 
 let users = 0;
 const newUser = (name: string) => `${name}-${process.pid}-${++users}`;

@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { expect } from "vitest";
 import { mintDevToken } from "../../src/auth/devToken.ts";
 import { type ServerFrame, type ServerFrameOf, serverFrameSchema } from "../../src/protocol/frames.ts";
+import { Arrivals } from "../support/arrivals.ts";
 import { TEST_JWT_SECRET } from "../testSecret.ts";
 
 /** A fresh bucket per test, so tests never share an actor (workers-sdk's advice). */
@@ -28,7 +29,7 @@ export function tokenFor(userId: string, options?: Parameters<typeof mintDevToke
 export class TestSocket {
   readonly frames: ServerFrame[] = [];
   closeCode: number | null = null;
-  #waiters: Array<() => void> = [];
+  readonly #arrivals = new Arrivals();
 
   readonly ws: WebSocket;
 
@@ -37,34 +38,16 @@ export class TestSocket {
     ws.addEventListener("message", (e) => {
       const frame = serverFrameSchema.parse(JSON.parse(String(e.data)));
       this.frames.push(frame);
-      this.#wake();
+      this.#arrivals.arrived();
     });
     ws.addEventListener("close", (e) => {
       this.closeCode = e.code;
-      this.#wake();
+      this.#arrivals.arrived();
     });
   }
 
-  #wake() {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-
-  async #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    // performance.now, not Date.now: tests fake Date to move the actor's clock.
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined) return value;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+    return this.#arrivals.until(check, what, timeoutMs, () => this.frames);
   }
 
   /** The next frame, which must be of `type`. */

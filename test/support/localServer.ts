@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { descendantsOf, freePort, killQuietly, PROJECT_ROOT, waitFor } from "./localProcesses.ts";
+
+/** `npm start` (wrangler dev with the embedded database) for the Node tests that need a real server. */
+
+export const READY_TIMEOUT_MS = 120_000;
+
+export type Server = { base: string; child: ChildProcess; pids: number[]; dataDir: string; output: string };
+const servers: Server[] = [];
+
+/**
+ * Start `npm start`'s script with `JWT_SECRET` = `secret`; again on a fresh port if wrangler lost
+ * a race for one of its own ports to another server starting at the same moment (other test
+ * files start servers too).
+ */
+export async function startServer(secret: string, extraEnv: Record<string, string> = {}): Promise<Server> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(secret, extraEnv);
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("Address already in use")) throw error;
+    }
+  }
+}
+
+async function startServerOnce(secret: string, extraEnv: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-e2e-"));
+  const child = spawn(process.execPath, ["scripts/start.ts"], {
+    cwd: PROJECT_ROOT,
+    detached: true,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      PORT: String(port),
+      LOCAL_DATA_DIR: dataDir,
+      JWT_SECRET: secret,
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const server: Server = { base: `127.0.0.1:${port}`, child, pids: [], dataDir, output: "" };
+  servers.push(server);
+  child.stdout?.on("data", (chunk: Buffer) => (server.output += chunk));
+  child.stderr?.on("data", (chunk: Buffer) => (server.output += chunk));
+  await waitFor(
+    "the server's health check",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`start.ts exited (${child.exitCode}):\n${server.output}`);
+      try {
+        const res = await fetch(`http://${server.base}/api/v1/matching/health`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        return res.status === 200 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 },
+  );
+  server.pids = descendantsOf(child.pid ?? -1);
+  return server;
+}
+
+/** Stop every server this file started and remove its data, even if a test failed half-way. */
+export function stopServers(): void {
+  for (const s of servers.splice(0)) {
+    // The whole process group (start.ts, wrangler, workerd).
+    if (s.child.pid !== undefined) {
+      try {
+        process.kill(-s.child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    for (const pid of s.pids) killQuietly(pid);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
+}
