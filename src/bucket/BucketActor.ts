@@ -25,6 +25,7 @@ import { FigureReporter } from "./FigureReporter.ts";
 import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
+import { RequestWatchers } from "./RequestWatchers.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 import { SessionSetups } from "./SessionSetups.ts";
@@ -62,6 +63,7 @@ export class BucketActor extends Server<Env> {
   readonly #outbox: OutboxDelivery;
   readonly #reporter: FigureReporter;
   readonly #setups: SessionSetups;
+  readonly #watchers: RequestWatchers;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -83,6 +85,7 @@ export class BucketActor extends Server<Env> {
       nextRank: 1,
     });
     this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
+    this.#watchers = new RequestWatchers(env, tenant, ctx.storage);
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
     this.#reporter = new FigureReporter(env, tenant, roomName(room), () => ({
@@ -290,6 +293,14 @@ export class BucketActor extends Server<Env> {
     return joining || outcome.result.ok;
   }
 
+  /** The user's own channel opened or closed (their registry shard calls). */
+  setWatched(userId: string, on: boolean): void {
+    this.#expire(this.#clock());
+    this.#watchers.set(userId, on);
+    const live = on ? this.liveRequest(userId) : null;
+    if (live) this.#watchers.send(userId, live);
+  }
+
   /** `GET /request/{id}`: the caller's own request, live or recently ended. */
   getRequest(userId: string, requestId: string): { ok: true; request: RequestView } | Refusal {
     this.#expire(this.#clock());
@@ -379,6 +390,7 @@ export class BucketActor extends Server<Env> {
       const grant = live ? undefined : this.#gate.take(userId);
       // Neither live nor claimed: another join used the claim and its request ended since.
       if (!live && !grant) continue;
+      if (grant) this.#watchers.granted(userId, grant.watched);
       const joined = bucket.join(
         this.#state,
         { now: clock.now, newId: (p) => (p === "req" && grant ? grant.requestId : clock.newId(p)) },
@@ -427,6 +439,7 @@ export class BucketActor extends Server<Env> {
     this.#storage.write(step, this.#outbox.recording);
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
     if (step.wroteAnything) this.#reporter.changed(step.tallies);
+    this.#watchers.changed(step.requests.values(), (id) => this.#viewOf(id));
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
