@@ -1,5 +1,6 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { UserActor } from "../../src/challenges/UserActor.ts";
 import { acceptChallengeAnswer, challengeListAnswer, challengeView } from "../../src/protocol/challenges.ts";
 import { requestView } from "../../src/protocol/http.ts";
 import { matchHistorySchema, matchRecordSchema } from "../../src/records/recordSchemas.ts";
@@ -279,11 +280,15 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
     expect(challengeView.parse((await api(bob, "GET", `/challenges/${c.id}`)).json).status).toBe("EXPIRED");
   });
 
-  it("accept racing expiry: exactly one outcome, and the alarm never undoes an accept", async () => {
-    for (let i = 0; i < 3; i++) {
+  it("accept racing expiry: exactly one outcome, told once, and the alarm never undoes an accept", async () => {
+    for (const head of [0, 5, 20]) {
       const { alice, bob, c } = await pendingPair();
       vi.useRealTimers();
+      const tab = await openChannel(alice);
       const accepting = api(bob, "POST", `/challenges/${c.id}/accept`);
+      // Let the accept get a head start of a few ms (its claims out to the registry), then the
+      // challenge's time is up and the alarm runs.
+      await new Promise((r) => setTimeout(r, head));
       vi.useFakeTimers({ toFake: ["Date"] });
       vi.setSystemTime(Date.parse(c.expiresAt) + 1);
       const [accepted] = await Promise.all([accepting, runDurableObjectAlarm(userStub(bob))]);
@@ -296,7 +301,37 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
             ? "EXPIRED"
             : `HTTP ${accepted.status}`,
       ).toBe(status);
+      // The challenger hears the one outcome, never both.
+      const heard = await tab.next(status === "ACCEPTED" ? "challenge_accepted" : "challenge_expired");
+      expect(heard.challenge.status).toBe(status);
+      vi.useRealTimers();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(tab.frames.filter((f) => f.type.startsWith("challenge_"))).toEqual([]);
+      tab.close();
     }
+  });
+  it("an alarm that fires while an accept waits for its claims leaves the challenge to the accept", async () => {
+    const { alice, bob, c } = await pendingPair();
+    const tab = await openChannel(alice);
+    const accepted = await runInDurableObject(userStub(bob), async (instance: UserActor) => {
+      const accepting = instance.accept(c.id);
+      // The accept is decided in time and its claims are out to the registry when the time is up.
+      // (Microtasks only: the claims are calls to other objects, which cannot answer before a macrotask.)
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.parse(c.expiresAt) + 1);
+      await instance.onAlarm();
+      return accepting;
+    });
+    vi.useRealTimers();
+    expect(accepted.ok).toBe(true);
+    expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe(
+      "ACCEPTED",
+    );
+    expect((await tab.next("challenge_accepted")).challenge.status).toBe("ACCEPTED");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(tab.frames.filter((f) => f.type.startsWith("challenge_"))).toEqual([]);
+    tab.close();
   });
 });
 
