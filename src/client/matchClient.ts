@@ -14,6 +14,7 @@ import {
   roomName,
   topicSchema,
 } from "../protocol/values.ts";
+import { Emitter } from "./emitter.ts";
 
 /** Something with the shape of the standard WebSocket constructor (browsers, Node >= 22, `ws`). */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
@@ -67,7 +68,7 @@ function isTerminalFrame(frame: ServerFrame): boolean {
   }
 }
 
-function protocolOf(host: string): "ws" | "wss" | undefined {
+export function protocolOf(host: string): "ws" | "wss" | undefined {
   if (/^(https|wss):\/\//i.test(host)) return "wss";
   if (/^(http|ws):\/\//i.test(host)) return "ws";
   return undefined;
@@ -80,7 +81,7 @@ function protocolOf(host: string): "ws" | "wss" | undefined {
  */
 export class MatchClient {
   readonly #options: MatchClientOptions;
-  readonly #listeners = new Map<MatchClientEvent, Set<(event: never) => void>>();
+  readonly #events = new Emitter<MatchClientEvents>("MatchClient");
   #socket: PartySocket | undefined;
   #finished = false;
   #opens = 0;
@@ -108,24 +109,11 @@ export class MatchClient {
 
   /** Listen for an event; returns a function that removes the listener. */
   on<K extends MatchClientEvent>(type: K, listener: Listener<K>): () => void {
-    let set = this.#listeners.get(type);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(type, set);
-    }
-    const stored = listener as (event: never) => void;
-    set.add(stored);
-    return () => set.delete(stored);
+    return this.#events.on(type, listener);
   }
 
   #emit<K extends MatchClientEvent>(type: K, event: MatchClientEvents[K]): void {
-    for (const listener of this.#listeners.get(type) ?? []) {
-      try {
-        (listener as Listener<K>)(event);
-      } catch (error) {
-        console.error(`MatchClient: a "${type}" listener threw`, error);
-      }
-    }
+    this.#events.emit(type, event);
   }
 
   /**

@@ -2,7 +2,6 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { UserActor } from "../../src/challenges/UserActor.ts";
 import { acceptChallengeAnswer, challengeListAnswer, challengeView } from "../../src/protocol/challenges.ts";
-import { requestView } from "../../src/protocol/http.ts";
 import { matchHistorySchema, matchRecordSchema } from "../../src/records/recordSchemas.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
 import { openChannel, userStub } from "./userChannel.ts";
