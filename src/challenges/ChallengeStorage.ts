@@ -1,5 +1,4 @@
-import type { OutboxStore } from "../bucket/OutboxDelivery.ts";
-import type { OutboxEntry } from "../records/deliverRecords.ts";
+import { ActorOutbox } from "../records/actorOutbox.ts";
 import type { ChallengeSetup } from "./challengeMatch.ts";
 import type { Challenge } from "./challengeRules.ts";
 
@@ -14,21 +13,22 @@ export const ENDED_CHALLENGE_RETENTION_MS = 86_400_000;
  * here) and an index of those it sent (owned by each opponent's object), matches being set up
  * for accepted ones, and the outbox that carries settled matches to Postgres.
  */
-export class ChallengeStorage implements OutboxStore {
+export class ChallengeStorage {
   readonly #sql: SqlStorage;
   readonly #storage: DurableObjectStorage;
+  /** The outbox that carries settled matches to Postgres (`OutboxDelivery` drains it). */
+  readonly outbox: ActorOutbox;
 
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
     this.#sql = storage.sql;
+    this.outbox = new ActorOutbox(storage.sql);
     this.#sql.exec(`
       CREATE TABLE IF NOT EXISTS challenges (id TEXT PRIMARY KEY, side TEXT NOT NULL,
         other_id TEXT NOT NULL, status TEXT NOT NULL, expires_at INTEGER NOT NULL,
         created_at INTEGER NOT NULL, ended_at INTEGER, body TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS challenges_pending ON challenges (side, expires_at) WHERE status = 'PENDING';
       CREATE TABLE IF NOT EXISTS setups (match_id TEXT PRIMARY KEY, body TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
     `);
   }
 
@@ -118,9 +118,14 @@ export class ChallengeStorage implements OutboxStore {
       }
       if (extra.finishedSetup) this.#sql.exec("DELETE FROM setups WHERE match_id = ?", extra.finishedSetup);
       for (const r of extra.records ?? []) {
-        this.#sql.exec("INSERT INTO outbox (kind, body) VALUES (?, ?)", r.kind, JSON.stringify(r.body));
+        this.outbox.add(r.kind, JSON.stringify(r.body));
       }
     });
+  }
+
+  /** A sent challenge its opponent refused: it never existed. */
+  forget(id: string): void {
+    this.#sql.exec("DELETE FROM challenges WHERE id = ?", id);
   }
 
   setup(matchId: string): ChallengeSetup | undefined {
@@ -135,19 +140,5 @@ export class ChallengeStorage implements OutboxStore {
       .exec<{ body: string }>("SELECT body FROM setups")
       .toArray()
       .map((r) => JSON.parse(r.body) as ChallengeSetup);
-  }
-
-  outboxSize(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").toArray()[0]?.n ?? 0;
-  }
-
-  outboxBatch(limit: number): OutboxEntry[] {
-    return this.#sql
-      .exec<OutboxEntry>("SELECT seq, kind, body FROM outbox ORDER BY seq LIMIT ?", limit)
-      .toArray();
-  }
-
-  dropOutboxThrough(seq: number): void {
-    this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", seq);
   }
 }

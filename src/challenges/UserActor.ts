@@ -100,7 +100,7 @@ export class UserActor extends Server<Env> {
     this.#storage = new ChallengeStorage(ctx.storage);
     this.#registry = new RegistryClient(env, this.#tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#outbox = new OutboxDelivery(
-      this.#storage,
+      this.#storage.outbox,
       this.#tenant,
       null,
       this.#config.DATABASE_URL,
@@ -216,12 +216,14 @@ export class UserActor extends Server<Env> {
       return challengeRefusal(409, "already_queued", `${who} a live request or match; it must end first.`);
     }
     this.#sending.add(c.opponentId);
+    // The index first: a challenge the opponent got is never one its challenger cannot see or cancel.
+    this.#storage.save("outgoing", c);
     try {
       const received = await userActor(this.env, this.#tenant, c.opponentId).receive(c);
-      if (!received.ok) return received;
-      this.#storage.save("outgoing", c);
-      return { ok: true, challenge: challengeView(c) };
+      if (!received.ok) this.#storage.forget(c.id);
+      return received.ok ? { ok: true, challenge: challengeView(c) } : received;
     } catch {
+      // It may or may not have arrived: the index keeps it, asking the owner answers which.
       return unavailable("The challenge could not be delivered just now; try again.");
     } finally {
       this.#sending.delete(c.opponentId);

@@ -14,32 +14,19 @@ import {
   roomName,
   topicSchema,
 } from "../protocol/values.ts";
+import { type ConnectionEvents, type ConnectionOptions, decodeFrame, protocolOf } from "./connection.ts";
 import { Emitter } from "./emitter.ts";
 
-/** Something with the shape of the standard WebSocket constructor (browsers, Node >= 22, `ws`). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+export type { WebSocketConstructor } from "./connection.ts";
 
-export type MatchClientOptions = {
-  /** `127.0.0.1:8787`, `matcher.example.com`, or a full origin such as `https://matcher.example.com`. */
-  host: string;
-  /** Called before every (re)connect, so an expiring token can be refreshed. */
-  getToken: () => Promise<string>;
-  /** A WebSocket implementation, when the runtime has no global one. */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect back-off bounds in ms (partysocket's); defaults 1000 and 10000. */
-  minReconnectionDelay?: number;
-  maxReconnectionDelay?: number;
-};
+export type MatchClientOptions = ConnectionOptions;
 
-/** What `on()` can listen to: every server frame by its `type`, plus connection events. */
-export type MatchClientEvents = { [K in ServerFrame["type"]]: ServerFrameOf<K> } & {
-  /** The socket opened; `resumed` is true after a reconnect (the server resumes the request). */
-  open: { resumed: boolean };
-  /** The socket closed; `willReconnect` is false once the session is over. */
-  closed: { code: number; reason: string; willReconnect: boolean };
-  /** A frame that did not match the protocol (ignored otherwise). */
-  invalid_frame: { data: string; problem: string };
-};
+/**
+ * What `on()` can listen to: every server frame by its `type`, plus connection events (`open`
+ * with `resumed` true after a reconnect, which resumes the request; `closed`, whose
+ * `willReconnect` is false once the session is over).
+ */
+export type MatchClientEvents = { [K in ServerFrame["type"]]: ServerFrameOf<K> } & ConnectionEvents;
 export type MatchClientEvent = keyof MatchClientEvents;
 type Listener<K extends MatchClientEvent> = (event: MatchClientEvents[K]) => void;
 
@@ -66,12 +53,6 @@ function isTerminalFrame(frame: ServerFrame): boolean {
     default:
       return false;
   }
-}
-
-export function protocolOf(host: string): "ws" | "wss" | undefined {
-  if (/^(https|wss):\/\//i.test(host)) return "wss";
-  if (/^(http|ws):\/\//i.test(host)) return "ws";
-  return undefined;
 }
 
 /**
@@ -176,20 +157,12 @@ export class MatchClient {
   }
 
   #receive(data: unknown): void {
-    const text = typeof data === "string" ? data : String(data);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.#emit("invalid_frame", { data: text, problem: "not JSON" });
+    const decoded = decodeFrame(serverFrameSchema, data);
+    if (!decoded.ok) {
+      this.#emit("invalid_frame", { data: decoded.data, problem: decoded.problem });
       return;
     }
-    const parsed = serverFrameSchema.safeParse(json);
-    if (!parsed.success) {
-      this.#emit("invalid_frame", { data: text, problem: parsed.error.issues[0]?.message ?? "invalid" });
-      return;
-    }
-    const frame = parsed.data;
+    const frame = decoded.frame;
     if (frame.type === "match_found") this.#matchId = frame.matchId;
     if (frame.type === "match_cancelled" || frame.type === "match_ready") this.#matchId = undefined;
     if (isTerminalFrame(frame)) this.#finished = true;

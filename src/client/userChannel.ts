@@ -1,27 +1,16 @@
 import PartySocket from "partysocket";
 import { type UserFrame, type UserFrameOf, userFrameSchema } from "../protocol/challenges.ts";
 import { CloseCode } from "../protocol/frames.ts";
+import { type ConnectionEvents, type ConnectionOptions, decodeFrame, protocolOf } from "./connection.ts";
 import { Emitter } from "./emitter.ts";
-import { protocolOf, type WebSocketConstructor } from "./matchClient.ts";
 
-export type UserChannelOptions = {
-  /** `127.0.0.1:8787`, `matcher.example.com`, or a full origin. */
-  host: string;
+export type UserChannelOptions = ConnectionOptions & {
   /** The signed-in user's id: the channel's room (the server refuses any other with 403). */
   userId: string;
-  /** Called before every (re)connect, so an expiring token can be refreshed. */
-  getToken: () => Promise<string>;
-  WebSocket?: WebSocketConstructor;
-  minReconnectionDelay?: number;
-  maxReconnectionDelay?: number;
 };
 
 /** Every frame of the channel by its `type` (typed from the shared schemas), plus connection events. */
-export type UserChannelEvents = { [K in UserFrame["type"]]: UserFrameOf<K> } & {
-  open: { resumed: boolean };
-  closed: { code: number; reason: string; willReconnect: boolean };
-  invalid_frame: { data: string; problem: string };
-};
+export type UserChannelEvents = { [K in UserFrame["type"]]: UserFrameOf<K> } & ConnectionEvents;
 export type UserChannelEvent = keyof UserChannelEvents;
 
 /**
@@ -85,23 +74,9 @@ export class UserChannel {
   }
 
   #receive(data: unknown): void {
-    const text = typeof data === "string" ? data : String(data);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.#events.emit("invalid_frame", { data: text, problem: "not JSON" });
-      return;
-    }
-    const parsed = userFrameSchema.safeParse(json);
-    if (!parsed.success) {
-      this.#events.emit("invalid_frame", {
-        data: text,
-        problem: parsed.error.issues[0]?.message ?? "invalid",
-      });
-      return;
-    }
-    this.#dispatch(parsed.data);
+    const decoded = decodeFrame(userFrameSchema, data);
+    if (decoded.ok) this.#dispatch(decoded.frame);
+    else this.#events.emit("invalid_frame", { data: decoded.data, problem: decoded.problem });
   }
 
   #dispatch(frame: UserFrame): void {

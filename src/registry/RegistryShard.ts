@@ -38,6 +38,8 @@ export class RegistryShard extends DurableObject<Env> {
   readonly #cooldownMs: number;
   /** The latest push of each user's block list to their live request's bucket, in order. */
   readonly #pushes = new Map<string, Promise<boolean>>();
+  /** Users of this shard whose own channel is open: the table, in memory, so a claim reads no more rows. */
+  readonly #watched: Set<string>;
   /** `MAINTENANCE` as deployed; the runtime switch (`PUT /internal/maintenance`) is in `meta`. */
   readonly #deployMaintenance: boolean;
 
@@ -68,6 +70,12 @@ export class RegistryShard extends DurableObject<Env> {
       -- request_update. Only these rows cost anything; everyone else's join is as before.
       CREATE TABLE IF NOT EXISTS watched (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
     `);
+    this.#watched = new Set(
+      this.#sql
+        .exec<{ user_id: string }>("SELECT user_id FROM watched")
+        .toArray()
+        .map((r) => r.user_id),
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
     });
@@ -132,8 +140,12 @@ export class RegistryShard extends DurableObject<Env> {
    * hears it the ordered way block changes go, and later claims carry it.
    */
   async setWatched(userId: string, on: boolean): Promise<{ applied: boolean }> {
-    if (on) this.#sql.exec("INSERT INTO watched (user_id) VALUES (?) ON CONFLICT DO NOTHING", userId);
-    else this.#sql.exec("DELETE FROM watched WHERE user_id = ?", userId);
+    if (on && !this.#watched.has(userId)) {
+      this.#sql.exec("INSERT INTO watched (user_id) VALUES (?) ON CONFLICT DO NOTHING", userId);
+      this.#watched.add(userId);
+    } else if (!on && this.#watched.delete(userId)) {
+      this.#sql.exec("DELETE FROM watched WHERE user_id = ?", userId);
+    }
     return {
       applied: await this.#pushInOrder(userId, (room) =>
         bucketActor(this.env, room).setWatched(userId, this.#isWatched(userId)),
@@ -352,7 +364,7 @@ export class RegistryShard extends DurableObject<Env> {
   }
 
   #isWatched(userId: string): boolean {
-    return this.#sql.exec("SELECT 1 FROM watched WHERE user_id = ?", userId).toArray().length > 0;
+    return this.#watched.has(userId);
   }
 
   /** Write the user's claim; with "if-none", only when they hold none (true if it was written). */

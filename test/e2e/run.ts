@@ -182,6 +182,27 @@ function expectThat(condition: boolean, message: string): void {
   if (!condition) throw new Error(message);
 }
 
+/** Both on the ready screen: each with the other as partner, one match id, the bucket, announced. */
+async function expectMatchedTogether(a: User, b: User, difficulty: string, topic: string): Promise<void> {
+  for (const [u, partner] of [
+    [a, b.name],
+    [b, a.name],
+  ] as const) {
+    expectThat((await text(u.page, "#r-partner")) === partner, `${u.name} should be matched with ${partner}`);
+    expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
+    expectThat(
+      (await text(u.page, "#r-bucket")) === `${difficulty} · ${topic}`,
+      `${u.name} should see the bucket ${difficulty} · ${topic}`,
+    );
+    expectThat(
+      /Matched with/.test(await text(u.page, "#status")),
+      `${u.name}'s live region should announce the match`,
+    );
+  }
+  const ids = [await text(a.page, "#r-match"), await text(b.page, "#r-match")];
+  expectThat(ids[0] === ids[1], `both should see one match, got ${ids.join(" and ")}`);
+}
+
 async function shot(user: User, file: string): Promise<void> {
   await user.page.screenshot({ path: join(OUT, file), fullPage: true, timeout: STEP_TIMEOUT_MS });
 }
@@ -367,24 +388,7 @@ async function main(): Promise<number> {
       await bob.page.getByRole("button", { name: "Confirm" }).click();
       await screen(alice.page, "ready");
       await screen(bob.page, "ready");
-      for (const [u, partner] of [
-        [alice, bob.name],
-        [bob, alice.name],
-      ] as const) {
-        expectThat(
-          (await text(u.page, "#r-partner")) === partner,
-          `${u.name} should be matched with ${partner}`,
-        );
-        expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
-        expectThat(
-          /Matched with/.test(await text(u.page, "#status")),
-          `${u.name}'s live region should announce the match`,
-        );
-      }
-      expectThat(
-        (await text(alice.page, "#r-match")) === (await text(bob.page, "#r-match")),
-        "same match id",
-      );
+      await expectMatchedTogether(alice, bob, "easy", topic);
       await shot(alice, "a4-alice-ready.png");
       await shot(bob, "a5-bob-ready-375x700.png");
     });
@@ -480,22 +484,7 @@ async function main(): Promise<number> {
         await accept.click();
         await screen(hank.page, "ready");
         await screen(gina.page, "ready");
-        for (const [u, partner] of [
-          [gina, hank.name],
-          [hank, gina.name],
-        ] as const) {
-          expectThat(
-            (await text(u.page, "#r-partner")) === partner,
-            `${u.name} should be matched with ${partner}`,
-          );
-          expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
-          expectThat(
-            (await text(u.page, "#r-bucket")) === `medium · e2e-duel-${run}`,
-            `${u.name} should see the challenge's bucket`,
-          );
-        }
-        const matchIds = [await text(gina.page, "#r-match"), await text(hank.page, "#r-match")];
-        expectThat(matchIds[0] === matchIds[1], `both should see one match, got ${matchIds.join(" and ")}`);
+        await expectMatchedTogether(gina, hank, "medium", `e2e-duel-${run}`);
         await shot(gina, "e2-gina-ready.png");
       },
     );
