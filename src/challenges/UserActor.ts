@@ -1,6 +1,6 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
 import { registryShard, userActor } from "../actors.ts";
-import { USER_HEADER } from "../bucket/forwarding.ts";
+import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { OutboxDelivery } from "../bucket/OutboxDelivery.ts";
 import { SessionSetups, type SetupAnswer } from "../bucket/SessionSetups.ts";
 import { type Config, configFromEnv } from "../config.ts";
@@ -9,6 +9,7 @@ import { partOf } from "../matching/describe.ts";
 import { collabPoolFor } from "../orchestration/collabPool.ts";
 import type { AcceptChallengeAnswer, ChallengeView, UserFrame } from "../protocol/challenges.ts";
 import { userClientFrameSchema } from "../protocol/challenges.ts";
+import { CloseCode } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import type { Bucket, Role } from "../protocol/values.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
@@ -37,6 +38,9 @@ import {
   openNewestFirst,
   reopened,
 } from "./challengeRules.ts";
+
+/** What a tab's socket remembers; serialized with it, so it survives hibernation. */
+type TabState = { tokenExpiresAt: number };
 
 /** A refusal the router answers as an HTTP error: the rules', or the service's own (503). */
 export type ChallengeFailure =
@@ -87,6 +91,8 @@ export class UserActor extends Server<Env> {
   /** The channel's open/closed word to the registry, one after the other. */
   #watchSaid: Promise<unknown> = Promise.resolve();
   #alarmAt: number | null = null;
+  /** The earliest token expiry among open tabs (their sockets close with 4001 then). */
+  #tokenExpiryAt: number | null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -98,6 +104,8 @@ export class UserActor extends Server<Env> {
     this.#tenant = named.tenant;
     this.#userId = named.userId;
     this.#storage = new ChallengeStorage(ctx.storage);
+    // A user's own tabs are few: their earliest token expiry is found again after hibernation.
+    this.#tokenExpiryAt = this.#earliestTokenExpiry();
     this.#registry = new RegistryClient(env, this.#tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#outbox = new OutboxDelivery(
       this.#storage.outbox,
@@ -125,11 +133,17 @@ export class UserActor extends Server<Env> {
 
   // --- the channel ----------------------------------------------------------------------------
 
-  override onConnect(connection: Connection, ctx: ConnectionContext): void {
+  override onConnect(connection: Connection<TabState>, ctx: ConnectionContext): void {
     // The router lets only the room's own user through; this is the last line, not the check.
     if (ctx.request.headers.get(USER_HEADER) !== this.#userId) {
-      connection.close(4003, "forbidden");
+      connection.close(CloseCode.forbidden, "forbidden");
       return;
+    }
+    const tokenExpiresAt = Number(ctx.request.headers.get(TOKEN_EXP_HEADER) ?? 0);
+    connection.setState({ tokenExpiresAt });
+    if (tokenExpiresAt > 0 && (this.#tokenExpiryAt === null || tokenExpiresAt < this.#tokenExpiryAt)) {
+      this.#tokenExpiryAt = tokenExpiresAt;
+      this.#reschedule();
     }
     if (this.#connectionCount() === 1) this.#sayWatched(true);
   }
@@ -153,6 +167,27 @@ export class UserActor extends Server<Env> {
   #sayWatched(on: boolean): void {
     const shard = registryShard(this.env, this.#tenant, this.#userId, this.#config.REGISTRY_SHARDS);
     this.#watchSaid = this.#watchSaid.then(() => shard.setWatched(this.#userId, on)).catch(() => {});
+  }
+
+  /**
+   * As a bucket's sockets: a tab whose token expired is closed with 4001 (its client comes back
+   * with a fresh token), so a stale token does not keep hearing the user's events.
+   */
+  #closeExpiredTabs(now: number): void {
+    for (const c of this.getConnections<TabState>()) {
+      const exp = c.state?.tokenExpiresAt ?? 0;
+      if (exp > 0 && exp <= now) c.close(CloseCode.unauthorized, "token expired");
+    }
+    this.#tokenExpiryAt = this.#earliestTokenExpiry(now);
+  }
+
+  #earliestTokenExpiry(after = 0): number | null {
+    let earliest: number | null = null;
+    for (const c of this.getConnections<TabState>()) {
+      const exp = c.state?.tokenExpiresAt ?? 0;
+      if (exp > after && (earliest === null || exp < earliest)) earliest = exp;
+    }
+    return earliest;
   }
 
   #connectionCount(): number {
@@ -364,6 +399,7 @@ export class UserActor extends Server<Env> {
   override async onAlarm(): Promise<void> {
     this.#alarmAt = null;
     const now = Date.now();
+    if (this.#tokenExpiryAt !== null && this.#tokenExpiryAt <= now) this.#closeExpiredTabs(now);
     for (const c of dueToExpire(this.#storage.pending("incoming"), now, new Set(this.#busy.keys()))) {
       this.#decided(ended(c, "EXPIRED", c.expiresAt), "challenge_expired");
     }
@@ -536,6 +572,7 @@ export class UserActor extends Server<Env> {
       this.#busy.size > 0 ? null : this.#storage.nextExpiry(),
       this.#outbox.dueAt,
       this.#setups.checkAt,
+      this.#tokenExpiryAt,
       this.#storage.oldestEndedAt() === null
         ? null
         : this.#storage.oldestEndedAt()! + ENDED_CHALLENGE_RETENTION_MS,

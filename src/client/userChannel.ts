@@ -48,8 +48,9 @@ export class UserChannel {
       query: async () => ({ token: await getToken() }),
       minReconnectionDelay: this.#options.minReconnectionDelay ?? 1000,
       maxReconnectionDelay: this.#options.maxReconnectionDelay ?? 10_000,
-      // A refusal (another user's room, a bad token) will not change by trying again.
-      shouldReconnectOnClose: (event) => event.code !== CloseCode.unauthorized && event.code !== 4003,
+      // A refusal (another user's room) will not change by trying again; an expired token (4001)
+      // does: the next attempt asks getToken() for a fresh one.
+      shouldReconnectOnClose: (event) => event.code !== CloseCode.forbidden,
       ...(this.#options.WebSocket ? { WebSocket: this.#options.WebSocket } : {}),
     });
     this.#socket = socket;

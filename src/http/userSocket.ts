@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { userActor } from "../actors.ts";
-import { USER_HEADER } from "../bucket/forwarding.ts";
+import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
 import type { AppEnv } from "./context.ts";
@@ -24,6 +24,7 @@ export const userSocket = new Hono<AppEnv>().get("/:userId", authenticate, async
   url.searchParams.delete("token");
   const forwarded = new Request(url, c.req.raw);
   forwarded.headers.set(USER_HEADER, userId);
+  forwarded.headers.set(TOKEN_EXP_HEADER, String(c.get("identity").expiresAt));
   forwarded.headers.delete("authorization");
   return userActor(c.env, tenant, userId).fetch(forwarded);
 });

@@ -2,7 +2,12 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
-import { type ChallengeView, UserChannel, type UserChannelEvents, type UserFrame } from "../../src/client/index.ts";
+import {
+  type ChallengeView,
+  UserChannel,
+  type UserChannelEvents,
+  type UserFrame,
+} from "../../src/client/index.ts";
 
 /** The SDK's `UserChannel` against a small fake channel server (`ws`): URL, typed events, reconnects. */
 

@@ -1,10 +1,14 @@
-import { runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { errorAnswer } from "../../src/protocol/http.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
 import { shardFor, socketAs } from "./registryClient.ts";
 import { tokenFor } from "./socketClient.ts";
-import { type ChannelSocket, channelUpgrade, openChannel } from "./userChannel.ts";
+import { type ChannelSocket, channelUpgrade, openChannel, userStub } from "./userChannel.ts";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 /** Wait until the user's shard knows their channel is open (it is told right after the first tab connects). */
 async function watched(userId: string, on = true): Promise<void> {
@@ -41,6 +45,22 @@ describe("GET /parties/user/{userId}", () => {
     // either, since the room is looked up in the caller's own tenant.
     const otherTenant = await tokenFor(alice, { claims: { tenant_id: "acme" } });
     expect((await channelUpgrade(alice, alice, otherTenant)).status).toBe(101);
+  });
+});
+
+describe("a tab whose token expires", () => {
+  it("is closed with 4001 by the alarm, while a tab with a fresh token stays", async () => {
+    const alice = newUser("alice");
+    const shortLived = await openChannel(alice, alice, await tokenFor(alice, { ttlSeconds: 60 }));
+    const fresh = await openChannel(alice);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 61_000);
+    expect(await runDurableObjectAlarm(userStub(alice))).toBe(true);
+    vi.useRealTimers();
+    expect(await shortLived.closed()).toBe(4001);
+    fresh.ws.send(JSON.stringify({ type: "ping" }));
+    await fresh.next("pong");
+    fresh.close();
   });
 });
 

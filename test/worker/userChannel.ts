@@ -6,6 +6,7 @@ import { tokenFor } from "./socketClient.ts";
 /** A test's view of one tab's user channel: frames validated against the shared schema, in order. */
 export class ChannelSocket {
   readonly frames: UserFrame[] = [];
+  closeCode: number | null = null;
   #waiters: Array<() => void> = [];
   readonly ws: WebSocket;
 
@@ -15,6 +16,20 @@ export class ChannelSocket {
       this.frames.push(userFrameSchema.parse(JSON.parse(String(e.data))));
       for (const w of this.#waiters.splice(0)) w();
     });
+    ws.addEventListener("close", (e) => {
+      this.closeCode = e.code;
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  /** The close code, once the server closed this tab. */
+  async closed(timeoutMs = 3000): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.closeCode === null) {
+      if (performance.now() > deadline) throw new Error("timed out waiting for close");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.closeCode;
   }
 
   /** The next frame of `type`, skipping others (a channel also carries request updates). */
@@ -41,8 +56,8 @@ export class ChannelSocket {
 }
 
 /** Open `room`'s channel as `userId`: a socket, or the refusal's status. */
-export async function openChannel(userId: string, room = userId): Promise<ChannelSocket> {
-  const res = await channelUpgrade(userId, room);
+export async function openChannel(userId: string, room = userId, token?: string): Promise<ChannelSocket> {
+  const res = await channelUpgrade(userId, room, token);
   const ws = res.webSocket;
   if (!ws) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
   ws.accept();
