@@ -4,6 +4,7 @@ import type { UserActor } from "../../src/challenges/UserActor.ts";
 import { acceptChallengeAnswer, challengeListAnswer, challengeView } from "../../src/protocol/challenges.ts";
 import { matchHistorySchema, matchRecordSchema } from "../../src/records/recordSchemas.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
+import { tokenFor } from "./socketClient.ts";
 import { openChannel, userStub } from "./userChannel.ts";
 
 afterEach(() => {
@@ -98,6 +99,33 @@ describe("POST /challenges", () => {
     expect(refused.status).toBe(409);
     expect(refused.json).toMatchObject({ error: { code: "already_queued" } });
     expect((await challenge(bob, alice)).status).toBe(409);
+  });
+});
+
+describe("tenants", () => {
+  it("a challenge reaches the opponent of the challenger's own tenant only", async () => {
+    const [alice, bob] = [newUser("alice"), newUser("bob")];
+    const acme = async (userId: string) => ({
+      authorization: `Bearer ${await tokenFor(userId, { claims: { tenant_id: "acme" } })}`,
+    });
+    const sent = await api(
+      null,
+      "POST",
+      "/challenges",
+      { opponentId: bob, difficulty: "easy", topic: newTopic() },
+      await acme(alice),
+    );
+    expect(sent.status).toBe(201);
+    const id = challengeView.parse(sent.json).id;
+    const acmeBob = challengeListAnswer.parse(
+      (await api(null, "GET", "/challenges/incoming", undefined, await acme(bob))).json,
+    );
+    expect(acmeBob.challenges.map((c) => c.id)).toEqual([id]);
+    // The same id in the default tenant is another user, who never hears of it.
+    expect(
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+    ).toEqual([]);
+    expect((await api(bob, "POST", `/challenges/${id}/accept`)).status).toBe(404);
   });
 });
 
