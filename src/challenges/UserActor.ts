@@ -401,7 +401,7 @@ export class UserActor extends Server<Env> {
     const now = Date.now();
     if (this.#tokenExpiryAt !== null && this.#tokenExpiryAt <= now) this.#closeExpiredTabs(now);
     for (const c of dueToExpire(this.#storage.pending("incoming"), now, new Set(this.#busy.keys()))) {
-      this.#decided(ended(c, "EXPIRED", c.expiresAt), "challenge_expired");
+      void this.#decided(ended(c, "EXPIRED", c.expiresAt), "challenge_expired");
     }
     const oldest = this.#storage.oldestEndedAt();
     if (oldest !== null && oldest + ENDED_CHALLENGE_RETENTION_MS <= now) this.#storage.pruneEnded(now);
@@ -514,6 +514,7 @@ export class UserActor extends Server<Env> {
       // As a bucket's confirmed match: the partner is kept for the rematch cooldown.
       this.#registry.release(userId, match.requests[i]!, ok ? { [match.users[1 - i]!]: now } : undefined);
     }
+    let told = Promise.resolve();
     if (ok) {
       const view = challengeView(c);
       this.#push({
@@ -521,18 +522,19 @@ export class UserActor extends Server<Env> {
         challenge: view,
         match: matchFor(setup, match, this.#userId),
       });
-      this.#tellChallenger(c, {
+      told = this.#tellChallenger(c, {
         type: "challenge_accepted",
         challenge: view,
         match: matchFor(setup, match, c.challengerId),
       });
     } else if (c.status === "EXPIRED") {
-      this.#decided(c, "challenge_expired");
+      told = this.#decided(c, "challenge_expired");
     }
     this.#reschedule();
+    // The accept answers once the challenger's index knows: their next read agrees with ours.
     const waiter = this.#waiting.get(matchId);
     this.#waiting.delete(matchId);
-    waiter?.(answer);
+    void told.then(() => waiter?.(answer));
   }
 
   /** Decline or cancel, decided here (the owner) once no other action holds the challenge. */
@@ -546,21 +548,26 @@ export class UserActor extends Server<Env> {
     const allowed = mayAct(found?.challenge, action, callerId, Date.now());
     if (!allowed.ok) return allowed;
     const c = ended(found!.challenge, action === "decline" ? "DECLINED" : "CANCELLED", Date.now());
-    this.#decided(c, action === "decline" ? "challenge_declined" : "challenge_cancelled");
+    const told = this.#decided(c, action === "decline" ? "challenge_declined" : "challenge_cancelled");
     this.#reschedule();
+    await told;
     return { ok: true, challenge: challengeView(c) };
   }
 
-  /** Save an owned challenge's end and tell both users' tabs. */
-  #decided(c: Challenge, type: "challenge_declined" | "challenge_cancelled" | "challenge_expired"): void {
+  /** Save an owned challenge's end and tell both users' tabs; settles once the challenger's object knows. */
+  #decided(
+    c: Challenge,
+    type: "challenge_declined" | "challenge_cancelled" | "challenge_expired",
+  ): Promise<void> {
     this.#storage.save("incoming", c);
     const frame = { type, challenge: challengeView(c) } satisfies UserFrame;
     this.#push(frame);
-    this.#tellChallenger(c, frame);
+    return this.#tellChallenger(c, frame);
   }
 
-  #tellChallenger(c: Challenge, frame: UserFrame): void {
-    userActor(this.env, this.#tenant, c.challengerId)
+  /** Never rejects: a challenger's object that cannot be told is not the caller's failure. */
+  #tellChallenger(c: Challenge, frame: UserFrame): Promise<void> {
+    return userActor(this.env, this.#tenant, c.challengerId)
       .sentChanged(c, frame)
       .catch(() => {
         // The index then shows it pending until its time is up; `GET /challenges/{id}` asks us.
