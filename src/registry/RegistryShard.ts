@@ -109,7 +109,10 @@ export class RegistryShard extends DurableObject<Env> {
     return (await this.#stillLive(userId, held).catch(() => true)) ? held.room : null;
   }
 
-  /** The room of one of the user's requests, live or ended in the last hours. */
+  /**
+   * The room of one of the user's requests, live or ended in the last hours. A challenge's match
+   * holds claims too, under request ids of its own, but has no request to show: null for those.
+   */
   async roomOfRequest(userId: string, requestId: string): Promise<string | null> {
     const row =
       this.#sql
@@ -121,7 +124,8 @@ export class RegistryShard extends DurableObject<Env> {
           requestId,
         )
         .toArray()[0]?.room ?? null;
-    if (row !== null || !this.#legacyActive()) return row;
+    if (row !== null) return holdsAsBucket(row) ? row : null;
+    if (!this.#legacyActive()) return null;
     return legacyRegistry(this.env, userId).roomOfRequest(requestId);
   }
 

@@ -163,6 +163,9 @@ describe("POST /challenges/{id}/accept", () => {
     });
     expect(record).toMatchObject({ status: "confirmed", partnerId: bob, difficulty: "easy", topic: c.topic });
     expect(record.userIds).toEqual([alice, bob]);
+    // The claim's request id is in the record, but a challenge's match has no request to show.
+    expect((await api(alice, "GET", `/request/${record.requestId}`)).status).toBe(404);
+    expect((await api(alice, "DELETE", `/request/${record.requestId}`)).status).toBe(404);
     const bobs = matchHistorySchema.parse((await api(bob, "GET", "/me/matches")).json);
     expect(bobs.matches.map((m) => m.id)).toContain(answer.match_id);
     expect(bobs.matches.find((m) => m.id === answer.match_id)?.role).toBe(answer.role);
