@@ -342,6 +342,18 @@ export class UserActor extends Server<Env> {
     }
   }
 
+  /**
+   * This user blocked `otherId`: pending challenges between them end as if answered, one
+   * received declined, one sent cancelled (blocks stop challenges both ways, CONTRACT).
+   */
+  async blocked(otherId: string): Promise<void> {
+    const ends = [
+      ...this.#storage.pending("incoming", otherId).map((c) => this.#end(c.id, "decline", this.#userId)),
+      ...this.#storage.pending("outgoing", otherId).map((c) => this.cancel(c.id)),
+    ];
+    await Promise.all(ends);
+  }
+
   // --- RPC: other objects ---------------------------------------------------------------------
 
   /** The challenger's object sends us a challenge to own. */

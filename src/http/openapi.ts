@@ -196,7 +196,8 @@ export const openApiDocument = {
       parameters: [{ name: "userId", in: "path", required: true, schema: input(userIdSchema) }],
       put: {
         tags: ["blocks"],
-        summary: "Block a user: never paired with you again, waiting requests included",
+        summary:
+          "Block a user: never paired with you again, waiting requests included; pending challenges between you end",
         security: auth,
         responses: { "204": { description: "Blocked" }, ...common, "400": error("Yourself, or a bad id") },
       },

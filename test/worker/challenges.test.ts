@@ -4,6 +4,7 @@ import type { UserActor } from "../../src/challenges/UserActor.ts";
 import { acceptChallengeAnswer, challengeListAnswer, challengeView } from "../../src/protocol/challenges.ts";
 import { matchHistorySchema, matchRecordSchema } from "../../src/records/recordSchemas.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
+import { shardFor } from "./registryClient.ts";
 import { tokenFor } from "./socketClient.ts";
 import { openChannel, userStub } from "./userChannel.ts";
 
@@ -209,10 +210,35 @@ describe("POST /challenges/{id}/accept", () => {
     expect((await api(bob, "POST", "/request", { difficulty: "easy", topic: newTopic() })).status).toBe(201);
   });
 
-  it("refuses 403 when a block came after the challenge", async () => {
+  it("a block ends pending challenges between the two: one received is declined, one sent cancelled", async () => {
     const { alice, bob, c } = await pendingPair();
-    expect((await api(alice, "PUT", `/me/blocks/${bob}`)).status).toBe(204);
-    expect((await api(bob, "POST", `/challenges/${c.id}/accept`)).status).toBe(403);
+    const toCarol = challengeView.parse((await challenge(bob, newUser("carol"))).json);
+    expect((await api(bob, "PUT", `/me/blocks/${alice}`)).status).toBe(204);
+    expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe(
+      "DECLINED",
+    );
+    expect(
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+    ).toEqual([]);
+    // Challenges with anyone else are untouched.
+    const sent = challengeListAnswer.parse((await api(bob, "GET", "/challenges/outgoing")).json);
+    expect(sent.challenges.map((x) => x.id)).toEqual([toCarol.id]);
+
+    const [gus, hal] = [newUser("gus"), newUser("hal")];
+    const fromGus = challengeView.parse((await challenge(gus, hal)).json);
+    expect((await api(gus, "PUT", `/me/blocks/${hal}`)).status).toBe(204);
+    expect(challengeView.parse((await api(hal, "GET", `/challenges/${fromGus.id}`)).json).status).toBe(
+      "CANCELLED",
+    );
+  });
+
+  it("refuses the accept 403 when a block reached the registry but not the challenge (a race)", async () => {
+    const { alice, bob, c } = await pendingPair();
+    // Straight to alice's shard, as a block whose follow-up to the challenges was still on its way.
+    await shardFor(alice).setBlock(alice, bob, true);
+    const refused = await api(bob, "POST", `/challenges/${c.id}/accept`);
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: { code: "blocked" } });
   });
 
   it("accepted while the challenger joins a bucket: never both live at once", async () => {
