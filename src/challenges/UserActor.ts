@@ -38,22 +38,14 @@ import {
   openNewestFirst,
   reopened,
 } from "./challengeRules.ts";
+import { OneAtATime } from "./OneAtATime.ts";
+import { claimPair } from "./pairClaims.ts";
+import { sendOn, type TabState, UserTabs } from "./UserTabs.ts";
 
-/** What a tab's socket remembers; serialized with it, so it survives hibernation. */
-type TabState = { tokenExpiresAt: number };
+/** A refusal the router answers as an HTTP error. */
+export type ChallengeFailure = ChallengeRefusal;
 
-/** A refusal the router answers as an HTTP error: the rules', or the service's own (503). */
-export type ChallengeFailure =
-  | ChallengeRefusal
-  | { ok: false; status: 503; code: string; message: string; retryAfterSeconds?: number };
-
-const unavailable = (message: string): ChallengeFailure => ({
-  ok: false,
-  status: 503,
-  code: "unavailable",
-  message,
-  retryAfterSeconds: 1,
-});
+const unavailable = (message: string): ChallengeFailure => challengeRefusal(503, "unavailable", message, 1);
 
 /**
  * One per user (`userActorName`): the user's own channel (`/parties/user/{userId}`, hibernating,
@@ -81,7 +73,8 @@ export class UserActor extends Server<Env> {
   readonly #outbox: OutboxDelivery;
   readonly #setups: SessionSetups;
   /** Challenges an action holds right now; others wait for it (see the class comment). */
-  readonly #busy = new Map<string, Promise<void>>();
+  readonly #actions = new OneAtATime();
+  readonly #tabs: UserTabs;
   /** Users whose claim is out from here, for an accept under way. */
   readonly #claiming = new Set<string>();
   /** Accept calls waiting on their match's setup, by match id. */
@@ -91,8 +84,6 @@ export class UserActor extends Server<Env> {
   /** The channel's open/closed word to the registry, one after the other. */
   #watchSaid: Promise<unknown> = Promise.resolve();
   #alarmAt: number | null = null;
-  /** The earliest token expiry among open tabs (their sockets close with 4001 then). */
-  #tokenExpiryAt: number | null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,8 +95,7 @@ export class UserActor extends Server<Env> {
     this.#tenant = named.tenant;
     this.#userId = named.userId;
     this.#storage = new ChallengeStorage(ctx.storage);
-    // A user's own tabs are few: their earliest token expiry is found again after hibernation.
-    this.#tokenExpiryAt = this.#earliestTokenExpiry();
+    this.#tabs = new UserTabs(() => this.getConnections<TabState>());
     this.#registry = new RegistryClient(env, this.#tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#outbox = new OutboxDelivery(
       this.#storage.outbox,
@@ -139,13 +129,9 @@ export class UserActor extends Server<Env> {
       connection.close(CloseCode.forbidden, "forbidden");
       return;
     }
-    const tokenExpiresAt = Number(ctx.request.headers.get(TOKEN_EXP_HEADER) ?? 0);
-    connection.setState({ tokenExpiresAt });
-    if (tokenExpiresAt > 0 && (this.#tokenExpiryAt === null || tokenExpiresAt < this.#tokenExpiryAt)) {
-      this.#tokenExpiryAt = tokenExpiresAt;
-      this.#reschedule();
-    }
-    if (this.#connectionCount() === 1) this.#sayWatched(true);
+    const first = this.#tabs.opened(connection, Number(ctx.request.headers.get(TOKEN_EXP_HEADER) ?? 0));
+    this.#reschedule();
+    if (first) this.#sayWatched(true);
   }
 
   override onMessage(connection: Connection, message: WSMessage): void {
@@ -156,56 +142,17 @@ export class UserActor extends Server<Env> {
     } catch {
       return;
     }
-    if (userClientFrameSchema.safeParse(json).success) this.#sendOn(connection, { type: "pong" });
+    if (userClientFrameSchema.safeParse(json).success) sendOn(connection, { type: "pong" });
   }
 
   override onClose(): void {
-    if (this.#connectionCount() === 0) this.#sayWatched(false);
+    if (this.#tabs.closed()) this.#sayWatched(false);
   }
 
   /** Whether the user's channel is open tells the registry whether their bucket sends updates. */
   #sayWatched(on: boolean): void {
     const shard = registryShard(this.env, this.#tenant, this.#userId, this.#config.REGISTRY_SHARDS);
     this.#watchSaid = this.#watchSaid.then(() => shard.setWatched(this.#userId, on)).catch(() => {});
-  }
-
-  /**
-   * As a bucket's sockets: a tab whose token expired is closed with 4001 (its client comes back
-   * with a fresh token), so a stale token does not keep hearing the user's events.
-   */
-  #closeExpiredTabs(now: number): void {
-    for (const c of this.getConnections<TabState>()) {
-      const exp = c.state?.tokenExpiresAt ?? 0;
-      if (exp > 0 && exp <= now) c.close(CloseCode.unauthorized, "token expired");
-    }
-    this.#tokenExpiryAt = this.#earliestTokenExpiry(now);
-  }
-
-  #earliestTokenExpiry(after = 0): number | null {
-    let earliest: number | null = null;
-    for (const c of this.getConnections<TabState>()) {
-      const exp = c.state?.tokenExpiresAt ?? 0;
-      if (exp > after && (earliest === null || exp < earliest)) earliest = exp;
-    }
-    return earliest;
-  }
-
-  #connectionCount(): number {
-    let n = 0;
-    for (const _ of this.getConnections()) n++;
-    return n;
-  }
-
-  #push(frame: UserFrame): void {
-    for (const c of this.getConnections()) this.#sendOn(c, frame);
-  }
-
-  #sendOn(connection: Connection, frame: UserFrame): void {
-    try {
-      connection.send(JSON.stringify(frame));
-    } catch {
-      // Closing under us: that tab is gone.
-    }
   }
 
   // --- RPC: the user's own calls (the router's) -----------------------------------------------
@@ -288,13 +235,17 @@ export class UserActor extends Server<Env> {
 
   /** `POST /challenges/{id}/accept`: the opponent's; answers after the session is set up. */
   async accept(id: string): Promise<{ ok: true; answer: AcceptChallengeAnswer } | ChallengeFailure> {
-    await this.#idle(id);
+    await this.#actions.idle(id);
     const found = this.#storage.find(id);
     const c = found?.challenge;
     const allowed = mayAct(c, "accept", this.#userId, Date.now());
     if (!allowed.ok || !c)
       return allowed.ok ? challengeRefusal(404, "not_found", "No such challenge of yours.") : allowed;
-    const setup = await this.#hold(id, () => this.#claimBoth(c));
+    const setup = await this.#actions.hold(
+      id,
+      () => this.#claimBoth(c),
+      () => this.#reschedule(),
+    );
     if (!setup.ok) return setup;
     const answer = await new Promise<SetupAnswer>((resolve) => {
       this.#waiting.set(setup.setup.match.id, resolve);
@@ -302,13 +253,8 @@ export class UserActor extends Server<Env> {
       this.#reschedule();
     });
     if (!answer.ok) {
-      return {
-        ok: false,
-        status: 503,
-        code: "setup_failed",
-        message: "The session could not be set up; the challenge waits for your answer again.",
-        retryAfterSeconds: 1,
-      };
+      const why = "The session could not be set up; the challenge waits for your answer again.";
+      return challengeRefusal(503, "setup_failed", why, 1);
     }
     const { match } = setup.setup;
     return {
@@ -368,7 +314,7 @@ export class UserActor extends Server<Env> {
     }
     this.#storage.save("incoming", c);
     this.#reschedule();
-    this.#push({ type: "challenge_received", challenge: challengeView(c) });
+    this.#tabs.push({ type: "challenge_received", challenge: challengeView(c) });
     return { ok: true };
   }
 
@@ -395,7 +341,7 @@ export class UserActor extends Server<Env> {
   sentChanged(c: Challenge, frame: UserFrame): void {
     const found = this.#storage.find(c.id);
     if (found?.side === "outgoing") this.#storage.save("outgoing", c);
-    this.#push(frame);
+    this.#tabs.push(frame);
   }
 
   /** The registry checks a claim named by this object (a challenge's match being set up). */
@@ -405,14 +351,15 @@ export class UserActor extends Server<Env> {
 
   /** A bucket's `request_update` for this user's channel. */
   requestUpdate(userId: string, request: RequestView): void {
-    if (userId === this.#userId) this.#push({ type: "request_update", request });
+    if (userId === this.#userId) this.#tabs.push({ type: "request_update", request });
   }
 
   override async onAlarm(): Promise<void> {
     this.#alarmAt = null;
     const now = Date.now();
-    if (this.#tokenExpiryAt !== null && this.#tokenExpiryAt <= now) this.#closeExpiredTabs(now);
-    for (const c of dueToExpire(this.#storage.pending("incoming"), now, new Set(this.#busy.keys()))) {
+    const tokenExpiryAt = this.#tabs.tokenExpiryAt;
+    if (tokenExpiryAt !== null && tokenExpiryAt <= now) this.#tabs.closeExpired(now);
+    for (const c of dueToExpire(this.#storage.pending("incoming"), now, this.#actions.held())) {
       void this.#decided(ended(c, "EXPIRED", c.expiresAt), "challenge_expired");
     }
     const oldest = this.#storage.oldestEndedAt();
@@ -429,83 +376,30 @@ export class UserActor extends Server<Env> {
 
   // --- the shell around the rules -------------------------------------------------------------
 
-  /** Wait until no action holds the challenge. */
-  async #idle(id: string): Promise<void> {
-    for (let held = this.#busy.get(id); held; held = this.#busy.get(id)) await held;
-  }
-
-  /** Run `work` holding the challenge: actions and expiry that come meanwhile wait for it. */
-  async #hold<T>(id: string, work: () => Promise<T>): Promise<T> {
-    let release = () => {};
-    this.#busy.set(id, new Promise<void>((r) => (release = r)));
-    try {
-      return await work();
-    } finally {
-      this.#busy.delete(id);
-      release();
-      this.#reschedule();
-    }
-  }
-
   /**
    * Claim both users' one live request for the challenge's match, as a bucket claims for a
    * request; granted, the challenge is accepted and its match starts setting up.
    */
   async #claimBoth(c: Challenge): Promise<{ ok: true; setup: ChallengeSetup } | ChallengeFailure> {
-    const users = [c.challengerId, c.opponentId];
+    const users: [string, string] = [c.challengerId, c.opponentId];
     // A claim for a user this object already holds would look stale to the shard and be granted.
     if (users.some((u) => this.holdsLiveRequest(u))) {
       return challengeRefusal(409, "already_queued", "One of you is already in a match; it must end first.");
     }
-    const requestIds = users.map(() => `req_${crypto.randomUUID()}`) as [string, string];
     for (const u of users) this.#claiming.add(u);
-    const results = await Promise.all(
-      users.map((u, i) =>
-        this.#registry
-          .claim(u, requestIds[i]!)
-          .catch(() => ({ ok: false as const, reason: "unavailable" as const })),
-      ),
-    );
-    for (const u of users) this.#claiming.delete(u);
-    const giveBack = () => {
-      for (const [i, r] of results.entries()) if (r.ok) this.#registry.release(users[i]!, requestIds[i]!);
-    };
-    const [challenger, opponent] = results as [(typeof results)[0], (typeof results)[0]];
-    if (!challenger.ok || !opponent.ok) {
-      giveBack();
-      const refused = !challenger.ok ? challenger : opponent;
-      if (refused.ok) throw new Error("unreachable");
-      if (refused.reason === "live_elsewhere") {
-        const who = !challenger.ok ? `${c.challengerId} has` : "You have";
-        return challengeRefusal(409, "already_queued", `${who} a live request; it must end first.`);
-      }
-      if (refused.reason === "maintenance") {
-        return {
-          ok: false,
-          status: 503,
-          code: "maintenance",
-          message: "Matching is paused for maintenance; try again later.",
-          retryAfterSeconds: 300,
-        };
-      }
-      if (refused.reason === "rate_limited")
-        return challengeRefusal(409, "rate_limited", "Too many requests lately; try again in a minute.");
-      return unavailable("The challenge could not be accepted just now; try again.");
-    }
+    const claimed = await claimPair(this.#registry, users).finally(() => {
+      for (const u of users) this.#claiming.delete(u);
+    });
+    if (!claimed.ok) return claimed;
+    const [challenger, opponent] = claimed.grants;
     if (blockedEitherWay({ userId: c.challengerId, ...challenger }, { userId: c.opponentId, ...opponent })) {
-      giveBack();
+      for (const [i, u] of users.entries()) this.#registry.release(u, claimed.requestIds[i]!);
       return challengeRefusal(403, "blocked", "One of you has blocked the other.");
     }
     const now = Date.now();
-    const setup = acceptedMatch(
-      c,
-      {
-        matchId: `mat_${crypto.randomUUID()}`,
-        challengerRequest: requestIds[0],
-        opponentRequest: requestIds[1],
-      },
-      now,
-    );
+    const [challengerRequest, opponentRequest] = claimed.requestIds;
+    const ids = { matchId: `mat_${crypto.randomUUID()}`, challengerRequest, opponentRequest };
+    const setup = acceptedMatch(c, ids, now);
     this.#storage.save("incoming", ended(c, "ACCEPTED", now, setup.match.id), { setup });
     return { ok: true, setup };
   }
@@ -529,7 +423,7 @@ export class UserActor extends Server<Env> {
     let told = Promise.resolve();
     if (ok) {
       const view = challengeView(c);
-      this.#push({
+      this.#tabs.push({
         type: "challenge_accepted",
         challenge: view,
         match: matchFor(setup, match, this.#userId),
@@ -555,7 +449,7 @@ export class UserActor extends Server<Env> {
     action: Exclude<ChallengeAction, "accept">,
     callerId: string,
   ): Promise<{ ok: true; challenge: ChallengeView } | ChallengeFailure> {
-    await this.#idle(id);
+    await this.#actions.idle(id);
     const found = this.#storage.find(id);
     const allowed = mayAct(found?.challenge, action, callerId, Date.now());
     if (!allowed.ok) return allowed;
@@ -573,7 +467,7 @@ export class UserActor extends Server<Env> {
   ): Promise<void> {
     this.#storage.save("incoming", c);
     const frame = { type, challenge: challengeView(c) } satisfies UserFrame;
-    this.#push(frame);
+    this.#tabs.push(frame);
     return this.#tellChallenger(c, frame);
   }
 
@@ -588,10 +482,10 @@ export class UserActor extends Server<Env> {
 
   #reschedule(): void {
     const candidates = [
-      this.#busy.size > 0 ? null : this.#storage.nextExpiry(),
+      this.#actions.any ? null : this.#storage.nextExpiry(),
       this.#outbox.dueAt,
       this.#setups.checkAt,
-      this.#tokenExpiryAt,
+      this.#tabs.tokenExpiryAt,
       this.#storage.oldestEndedAt() === null
         ? null
         : this.#storage.oldestEndedAt()! + ENDED_CHALLENGE_RETENTION_MS,

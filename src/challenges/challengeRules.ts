@@ -29,17 +29,22 @@ export type ChallengeAction = "accept" | "decline" | "cancel";
 /** Why an action or a new challenge is refused, as the HTTP API answers it. */
 export type ChallengeRefusal = {
   ok: false;
-  status: 400 | 403 | 404 | 409 | 410;
+  status: 400 | 403 | 404 | 409 | 410 | 429 | 503;
   code: string;
   message: string;
+  /** For 429 and 503: when to try again. */
+  retryAfterSeconds?: number;
 };
 
 export function challengeRefusal(
   status: ChallengeRefusal["status"],
   code: string,
   message: string,
+  retryAfterSeconds?: number,
 ): ChallengeRefusal {
-  return { ok: false, status, code, message };
+  return retryAfterSeconds === undefined
+    ? { ok: false, status, code, message }
+    : { ok: false, status, code, message, retryAfterSeconds };
 }
 
 export function newChallenge(
