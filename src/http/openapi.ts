@@ -281,7 +281,10 @@ export const openApiDocument = {
           "404": error("Unknown, or not yours"),
           "409": error("Already decided, you are the challenger, or either of you has a live request"),
           "410": error("Expired"),
-          "503": error("`setup_failed`: the session could not be set up; the challenge is pending again"),
+          "429": error("Too many new requests lately (the join rate); `Retry-After` says when"),
+          "503": error(
+            "`setup_failed`: the session could not be set up; the challenge is pending again. Also `maintenance`, `unavailable`",
+          ),
         },
       },
     },
