@@ -30,7 +30,7 @@ describe("an accepted challenge's session setup (the same as a queue match's)", 
       question_id: `q-easy-${topic}`,
       collaboration_session_id: `room-${alice}+${bob}-q-easy-${topic}`,
     });
-    const frame = await tab.next("challenge_accepted");
+    const frame = await tab.nextOf("challenge_accepted");
     expect(frame.match).toMatchObject({
       matchId: answer.match_id,
       questionId: answer.question_id,

@@ -313,8 +313,11 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.parse(c.expiresAt) + 1);
     expect(await runDurableObjectAlarm(userStub(bob))).toBe(true);
-    expect((await bobTab.next("challenge_expired")).challenge).toMatchObject({ id: c.id, status: "EXPIRED" });
-    expect((await aliceTab.next("challenge_expired")).challenge.id).toBe(c.id);
+    expect((await bobTab.nextOf("challenge_expired")).challenge).toMatchObject({
+      id: c.id,
+      status: "EXPIRED",
+    });
+    expect((await aliceTab.nextOf("challenge_expired")).challenge.id).toBe(c.id);
     const accept = await api(bob, "POST", `/challenges/${c.id}/accept`);
     expect(accept.status).toBe(410);
     expect(accept.json).toMatchObject({ error: { code: "challenge_expired" } });
@@ -358,7 +361,7 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
             : `HTTP ${accepted.status}`,
       ).toBe(status);
       // The challenger hears the one outcome, never both.
-      const heard = await tab.next(status === "ACCEPTED" ? "challenge_accepted" : "challenge_expired");
+      const heard = await tab.nextOf(status === "ACCEPTED" ? "challenge_accepted" : "challenge_expired");
       expect(heard.challenge.status).toBe(status);
       vi.useRealTimers();
       await new Promise((r) => setTimeout(r, 50));
@@ -384,7 +387,7 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
     expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe(
       "ACCEPTED",
     );
-    expect((await tab.next("challenge_accepted")).challenge.status).toBe("ACCEPTED");
+    expect((await tab.nextOf("challenge_accepted")).challenge.status).toBe("ACCEPTED");
     await new Promise((r) => setTimeout(r, 50));
     expect(tab.frames.filter((f) => f.type.startsWith("challenge_"))).toEqual([]);
     tab.close();
@@ -397,11 +400,11 @@ describe("the user's channel", () => {
     const bobTabs = [await openChannel(bob), await openChannel(bob)];
     const aliceTabs = [await openChannel(alice), await openChannel(alice)];
     const c = challengeView.parse((await challenge(alice, bob)).json);
-    for (const tab of bobTabs) expect((await tab.next("challenge_received")).challenge).toEqual(c);
+    for (const tab of bobTabs) expect((await tab.nextOf("challenge_received")).challenge).toEqual(c);
 
     const answer = acceptChallengeAnswer.parse((await api(bob, "POST", `/challenges/${c.id}/accept`)).json);
     for (const tab of aliceTabs) {
-      const f = await tab.next("challenge_accepted");
+      const f = await tab.nextOf("challenge_accepted");
       expect(f.challenge).toMatchObject({ id: c.id, status: "ACCEPTED", matchId: answer.match_id });
       expect(f.match).toMatchObject({
         matchId: answer.match_id,
@@ -411,14 +414,14 @@ describe("the user's channel", () => {
       });
       expect(f.match.role).not.toBe(answer.role);
     }
-    for (const tab of bobTabs) expect((await tab.next("challenge_accepted")).match.partnerId).toBe(alice);
+    for (const tab of bobTabs) expect((await tab.nextOf("challenge_accepted")).match.partnerId).toBe(alice);
 
     const d = challengeView.parse((await challenge(alice, bob)).json);
     await api(bob, "POST", `/challenges/${d.id}/decline`);
-    for (const tab of aliceTabs) expect((await tab.next("challenge_declined")).challenge.id).toBe(d.id);
+    for (const tab of aliceTabs) expect((await tab.nextOf("challenge_declined")).challenge.id).toBe(d.id);
     const e = challengeView.parse((await challenge(alice, bob)).json);
     await api(alice, "DELETE", `/challenges/${e.id}`);
-    for (const tab of bobTabs) expect((await tab.next("challenge_cancelled")).challenge.id).toBe(e.id);
+    for (const tab of bobTabs) expect((await tab.nextOf("challenge_cancelled")).challenge.id).toBe(e.id);
     for (const tab of [...aliceTabs, ...bobTabs]) tab.close();
   });
 });

@@ -22,21 +22,20 @@ export function tokenFor(userId: string, options?: Parameters<typeof mintDevToke
 }
 
 /**
- * A test's view of one WebSocket: frames queue up as they arrive (each validated against the
- * shared schema) and are taken in order with `next`, which always has a timeout.
+ * A test's view of one WebSocket: frames queue up as they arrive (each validated against its
+ * protocol's shared schema) and are taken with `next`, which always has a timeout.
  */
-export class TestSocket {
-  readonly frames: ServerFrame[] = [];
+export class FrameSocket<F extends { type: string }> {
+  readonly frames: F[] = [];
   closeCode: number | null = null;
   #waiters: Array<() => void> = [];
 
   readonly ws: WebSocket;
 
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, parse: (json: unknown) => F) {
     this.ws = ws;
     ws.addEventListener("message", (e) => {
-      const frame = serverFrameSchema.parse(JSON.parse(String(e.data)));
-      this.frames.push(frame);
+      this.frames.push(parse(JSON.parse(String(e.data))));
       this.#wake();
     });
     ws.addEventListener("close", (e) => {
@@ -49,7 +48,7 @@ export class TestSocket {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  async #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+  protected async until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
     // performance.now, not Date.now: tests fake Date to move the actor's clock.
     const deadline = performance.now() + timeoutMs;
     for (;;) {
@@ -68,14 +67,14 @@ export class TestSocket {
   }
 
   /** The next frame, which must be of `type`. */
-  async next<T extends ServerFrame["type"]>(type: T, timeoutMs = 3000): Promise<ServerFrameOf<T>> {
-    const frame = await this.#until(() => this.frames.shift(), `a ${type} frame`, timeoutMs);
+  async next<T extends F["type"]>(type: T, timeoutMs = 3000): Promise<Extract<F, { type: T }>> {
+    const frame = await this.until(() => this.frames.shift(), `a ${type} frame`, timeoutMs);
     if (frame.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(frame)}`);
-    return frame as ServerFrameOf<T>;
+    return frame as Extract<F, { type: T }>;
   }
 
   async closed(timeoutMs = 3000): Promise<number> {
-    return this.#until(() => this.closeCode ?? undefined, "close", timeoutMs);
+    return this.until(() => this.closeCode ?? undefined, "close", timeoutMs);
   }
 
   /** Nothing arrives within a short window (for "changes nothing" checks). */
@@ -90,6 +89,17 @@ export class TestSocket {
 
   close(code = 1000): void {
     this.ws.close(code, "client closing");
+  }
+}
+
+/** A bucket socket's view (frames of `serverFrameSchema`). */
+export class TestSocket extends FrameSocket<ServerFrame> {
+  constructor(ws: WebSocket) {
+    super(ws, (json) => serverFrameSchema.parse(json));
+  }
+
+  override next<T extends ServerFrame["type"]>(type: T, timeoutMs = 3000): Promise<ServerFrameOf<T>> {
+    return super.next(type, timeoutMs);
   }
 }
 

@@ -59,7 +59,7 @@ describe("a tab whose token expires", () => {
     vi.useRealTimers();
     expect(await shortLived.closed()).toBe(4001);
     fresh.ws.send(JSON.stringify({ type: "ping" }));
-    await fresh.next("pong");
+    await fresh.nextOf("pong");
     fresh.close();
   });
 });
@@ -73,13 +73,13 @@ describe("request_update", () => {
     const a = await socketAs(room, alice);
     const queued = await a.next("queued");
     for (const tab of tabs) {
-      const update = await tab.next("request_update");
+      const update = await tab.nextOf("request_update");
       expect(update.request).toMatchObject({ id: queued.requestId, userId: alice, status: "PENDING", topic });
     }
     const b = await socketAs(room, bob);
     await b.next("queued");
     const found = await a.next("match_found");
-    expect((await tabs[0]!.next("request_update")).request).toMatchObject({
+    expect((await tabs[0]!.nextOf("request_update")).request).toMatchObject({
       status: "MATCHED",
       match: { id: found.matchId, partnerId: bob },
     });
@@ -88,7 +88,7 @@ describe("request_update", () => {
     await a.next("match_ready");
     const seen = [];
     for (;;) {
-      const u = await tabs[0]!.next("request_update");
+      const u = await tabs[0]!.nextOf("request_update");
       seen.push(u.request.status);
       if (u.request.status === "CONFIRMED") break;
     }
@@ -102,9 +102,9 @@ describe("request_update", () => {
     expect(created.status).toBe(201);
     const id = (created.json as { id: string }).id;
     const tab = await channelOf(alice);
-    expect((await tab.next("request_update")).request).toMatchObject({ id, status: "PENDING" });
+    expect((await tab.nextOf("request_update")).request).toMatchObject({ id, status: "PENDING" });
     expect((await api(alice, "DELETE", `/request/${id}`)).status).toBe(200);
-    expect((await tab.next("request_update")).request).toMatchObject({ id, status: "CANCELLED" });
+    expect((await tab.nextOf("request_update")).request).toMatchObject({ id, status: "CANCELLED" });
     tab.close();
     await watched(alice, false);
   });
