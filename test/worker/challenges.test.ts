@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { UserActor } from "../../src/challenges/UserActor.ts";
 import { acceptChallengeAnswer, challengeListAnswer, challengeView } from "../../src/protocol/challenges.ts";
@@ -260,6 +260,20 @@ describe("POST /challenges/{id}/accept", () => {
       expect(joined.status).toBe(409);
       expect(joined.json).toMatchObject({ error: { code: "already_queued" } });
     }
+  });
+});
+
+describe("eviction", () => {
+  it("a pending challenge survives both objects being evicted: listed, then accepted, and a tab still hears it", async () => {
+    const { alice, bob, c } = await pendingPair();
+    const tab = await openChannel(alice);
+    await evictDurableObject(userStub(bob));
+    await evictDurableObject(userStub(alice)).catch(() => undefined);
+    const incoming = challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json);
+    expect(incoming.challenges.map((x) => x.id)).toEqual([c.id]);
+    expect((await api(bob, "POST", `/challenges/${c.id}/accept`)).status).toBe(200);
+    expect((await tab.nextOf("challenge_accepted")).challenge.id).toBe(c.id);
+    tab.close();
   });
 });
 
