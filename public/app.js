@@ -1,6 +1,6 @@
 // Demo page for the edge matcher. Plain JS on top of the bundled client SDK
 // (public/build/match-client.js, built by `npm run build:client`).
-import { MatchClient } from "./build/match-client.js";
+import { MatchClient, UserChannel } from "./build/match-client.js";
 
 const API = "/api/v1/matching";
 const DEFAULT_TOPICS = ["arrays", "strings", "graphs", "dynamic-programming", "trees"];
@@ -18,6 +18,8 @@ const state = {
   tokenAt: 0,
   /** @type {MatchClient | undefined} */
   client: undefined,
+  /** @type {UserChannel | undefined} */
+  channel: undefined,
   bucket: undefined,
   /** What the user last asked to join (home, other topics, widening), for "Join again". */
   wish: undefined,
@@ -192,16 +194,7 @@ function join(bucket) {
       : "Your partner confirmed. Confirm to start.";
     announce(note.textContent);
   });
-  on("match_ready", (f) => {
-    stopCountdown();
-    $("r-partner").textContent = f.partnerId;
-    $("r-bucket").textContent = bucketLabel(f);
-    $("r-match").textContent = f.matchId;
-    $("r-question").textContent = f.questionId ?? "not assigned";
-    $("r-session").textContent = f.collaborationSessionId ?? "not assigned";
-    show("ready");
-    announce(`Matched with ${f.partnerId}. Your session is ready.`);
-  });
+  on("match_ready", (f) => showReady(f));
   on("match_cancelled", (f) => {
     stopCountdown();
     const requeued = {
@@ -269,6 +262,144 @@ function ended(message) {
   announce(message);
 }
 
+// ---- challenges ----------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const res = await fetch(`${API}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${await getToken()}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  return { ok: res.ok, status: res.status, json };
+}
+
+/** The ready screen for a match, from a bucket's `match_ready` or an accepted challenge. */
+function showReady(match) {
+  stopCountdown();
+  $("r-partner").textContent = match.partnerId;
+  $("r-bucket").textContent = bucketLabel(match);
+  $("r-match").textContent = match.matchId;
+  $("r-question").textContent = match.questionId ?? "not assigned";
+  $("r-session").textContent = match.collaborationSessionId ?? "not assigned";
+  show("ready");
+  announce(`Matched with ${match.partnerId}. Your session is ready.`);
+}
+
+function challengeItem(c, incoming) {
+  const li = document.createElement("li");
+  li.dataset.challenge = c.id;
+  const label = document.createElement("span");
+  const who = incoming ? `${c.challengerId} challenges you` : `You challenged ${c.opponentId}`;
+  label.textContent = `${who}: ${bucketLabel(c)}`;
+  li.append(label);
+  const button = (text, className, action) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    if (className) b.className = className;
+    b.setAttribute("aria-label", `${text}: ${who}`);
+    b.addEventListener("click", () => void action(b));
+    li.append(b);
+  };
+  if (incoming) {
+    button("Accept", "primary accept", async (b) => {
+      b.disabled = true;
+      announce(`Accepting ${c.challengerId}'s challenge; setting up the session…`);
+      const res = await api("POST", `/challenges/${c.id}/accept`);
+      if (!res.ok) {
+        announce(`Could not accept: ${res.json?.error?.message ?? res.status}`);
+        await refreshChallenges();
+        return;
+      }
+      const a = res.json;
+      showReady({
+        matchId: a.match_id,
+        partnerId: a.partner_id,
+        difficulty: c.difficulty,
+        topic: c.topic,
+        questionId: a.question_id,
+        collaborationSessionId: a.collaboration_session_id,
+      });
+      await refreshChallenges();
+    });
+    button("Decline", "danger decline", async () => {
+      await api("POST", `/challenges/${c.id}/decline`);
+      announce(`You declined ${c.challengerId}'s challenge.`);
+      await refreshChallenges();
+    });
+  } else {
+    button("Cancel", "cancel", async () => {
+      await api("DELETE", `/challenges/${c.id}`);
+      announce(`You cancelled your challenge to ${c.opponentId}.`);
+      await refreshChallenges();
+    });
+  }
+  return li;
+}
+
+async function refreshChallenges() {
+  const [incoming, outgoing] = await Promise.all([
+    api("GET", "/challenges/incoming"),
+    api("GET", "/challenges/outgoing"),
+  ]);
+  const received = incoming.ok ? incoming.json.challenges : [];
+  const sent = outgoing.ok ? outgoing.json.challenges : [];
+  $("incoming").replaceChildren(...received.map((c) => challengeItem(c, true)));
+  $("outgoing").replaceChildren(...sent.map((c) => challengeItem(c, false)));
+  $("incoming-empty").hidden = received.length > 0;
+  $("outgoing-empty").hidden = sent.length > 0;
+}
+
+function openChannel() {
+  state.channel?.close();
+  const channel = new UserChannel({ host: location.origin, userId: state.name, getToken });
+  state.channel = channel;
+  const on = (type, listener) => channel.on(type, (event) => state.channel === channel && listener(event));
+  on("open", () => void refreshChallenges());
+  on("challenge_received", (f) => {
+    announce(`${f.challenge.challengerId} challenges you to ${bucketLabel(f.challenge)}.`);
+    void refreshChallenges();
+  });
+  on("challenge_accepted", (f) => {
+    showReady(f.match);
+    void refreshChallenges();
+  });
+  on("challenge_declined", (f) => {
+    if (f.challenge.challengerId === state.name)
+      announce(`${f.challenge.opponentId} declined your challenge.`);
+    void refreshChallenges();
+  });
+  on("challenge_cancelled", (f) => {
+    if (f.challenge.opponentId === state.name)
+      announce(`${f.challenge.challengerId} cancelled their challenge.`);
+    void refreshChallenges();
+  });
+  on("challenge_expired", () => void refreshChallenges());
+  channel.open();
+}
+
+$("challenge-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const opponentId = $("opponent").value.trim();
+  if (!opponentId) return;
+  const res = await api("POST", "/challenges", {
+    opponentId,
+    difficulty: $("difficulty").value,
+    topic: $("topic").value,
+  });
+  if (res.ok) {
+    $("opponent").value = "";
+    announce(`Challenge sent to ${opponentId}; waiting for their answer.`);
+  } else {
+    announce(`Could not challenge ${opponentId}: ${res.json?.error?.message ?? res.status}`);
+  }
+  await refreshChallenges();
+});
+
 // ---- wiring --------------------------------------------------------------------------------
 
 async function signIn(name) {
@@ -285,6 +416,8 @@ async function signIn(name) {
   sessionStorage.setItem("matcher-name", name);
   $("who").hidden = false;
   $("who").textContent = `Signed in as ${name}`;
+  $("challenges").hidden = false;
+  openChannel();
   show("join");
   announce(`Signed in as ${name}. Choose a difficulty and topic.`);
   await loadTopics();
@@ -309,6 +442,9 @@ $("join-form").addEventListener("submit", (e) => {
 
 $("signout").addEventListener("click", () => {
   dropClient();
+  state.channel?.close();
+  state.channel = undefined;
+  $("challenges").hidden = true;
   sessionStorage.removeItem("matcher-name");
   state.token = "";
   $("who").hidden = true;

@@ -1,6 +1,6 @@
 import type { Env } from "./env.ts";
 import { shardName, shardOf } from "./registry/shardOf.ts";
-import { inTenant } from "./tenancy.ts";
+import { inTenant, parseUserActorName, userActorName } from "./tenancy.ts";
 
 /**
  * Stubs by name, in one place: a bucket by its actor name (`bucketActorName`: tenant and
@@ -27,4 +27,24 @@ export function legacyRegistry(env: Env, userId: string) {
 /** The one directory of live figures (every tenant's). */
 export function directory(env: Env) {
   return env.Directory.get(env.Directory.idFromName("directory"));
+}
+
+/** The user's own object: their channel, the challenges they received, those they sent. */
+export function userActor(env: Env, tenant: string, userId: string) {
+  return env.User.get(env.User.idFromName(userActorName(tenant, userId)));
+}
+
+/**
+ * The object a registry claim names as its holder: a bucket (a request), or a user's own object
+ * (the match of a challenge it owns). Both answer `holdsLiveRequest`.
+ */
+export function claimHolder(env: Env, holder: string) {
+  return parseUserActorName(holder)
+    ? env.User.get(env.User.idFromName(holder))
+    : env.Bucket.get(env.Bucket.idFromName(holder));
+}
+
+/** Whether a claim's holder is a bucket (rather than a challenge's owner). */
+export function holdsAsBucket(holder: string): boolean {
+  return parseUserActorName(holder) === undefined;
 }

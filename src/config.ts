@@ -131,6 +131,8 @@ export const configSchema = z
         }),
       ),
     ),
+    /** A challenge not answered within this long expires (CONTRACT "Challenges"). */
+    CHALLENGE_TTL_SECONDS: seconds(120, 86_400),
     MAINTENANCE: flag,
     DEV_TOKENS: flag,
     VERSION: optionalText.transform((v) => v ?? "0.1.0"),

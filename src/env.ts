@@ -1,4 +1,5 @@
 import type { BucketActor } from "./bucket/BucketActor.ts";
+import type { UserActor } from "./challenges/UserActor.ts";
 import type { Directory } from "./operations/Directory.ts";
 import type { RegistryShard } from "./registry/RegistryShard.ts";
 import type { UserRegistry } from "./registry/UserRegistry.ts";
@@ -12,6 +13,8 @@ export interface Env {
   LegacyRegistry: DurableObjectNamespace<UserRegistry>;
   /** The operators' view of the service, fed by the buckets' reports. */
   Directory: DurableObjectNamespace<Directory>;
+  /** One per user: their own channel and the challenges they receive (and an index of those sent). */
+  User: DurableObjectNamespace<UserActor>;
   JWT_SECRET?: string;
   JWKS_URL?: string;
   JWT_ISSUER?: string;
@@ -39,4 +42,5 @@ export interface Env {
   VERSION?: string;
   REGISTRY_SHARDS?: string;
   LEGACY_REGISTRY_UNTIL?: string;
+  CHALLENGE_TTL_SECONDS?: string;
 }

@@ -41,3 +41,22 @@ export function parseBucketActorName(name: string): { tenant: string; bucket: Bu
   }
   return { tenant, bucket };
 }
+
+/** Where a user's own object's name starts (after the tenant): never a room, which has a difficulty. */
+const USER_PREFIX = "user:";
+
+/** The name of the user's own object (`UserActor`: their channel and the challenges they receive). */
+export function userActorName(tenant: string, userId: string): string {
+  return inTenant(tenant, `${USER_PREFIX}${userId}`);
+}
+
+/** The tenant and user of a name `userActorName` made, if it is one. */
+export function parseUserActorName(name: string): { tenant: string; userId: string } | undefined {
+  // A default-tenant name has no tenant part, and its user id may itself contain the separator.
+  const { tenant, base } = name.startsWith(USER_PREFIX)
+    ? { tenant: DEFAULT_TENANT, base: name }
+    : splitTenant(name);
+  if (!base.startsWith(USER_PREFIX) || !tenantIdSchema.safeParse(tenant).success) return undefined;
+  const userId = base.slice(USER_PREFIX.length);
+  return userId && userActorName(tenant, userId) === name ? { tenant, userId } : undefined;
+}

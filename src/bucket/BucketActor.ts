@@ -30,6 +30,7 @@ import { type Ask, HandOverAsks } from "./HandOverAsks.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
 import { PeerLinks } from "./PeerLinks.ts";
+import { RequestWatchers } from "./RequestWatchers.ts";
 import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 import { SessionSetups } from "./SessionSetups.ts";
@@ -74,6 +75,7 @@ export class BucketActor extends Server<Env> {
   /** Messages to, and hand-over asks of, the other buckets that flexible requests wait in. */
   readonly #links: PeerLinks;
   readonly #asks: HandOverAsks;
+  readonly #watchers: RequestWatchers;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,6 +98,7 @@ export class BucketActor extends Server<Env> {
       nextRank: 1,
     });
     this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
+    this.#watchers = new RequestWatchers(env, tenant, ctx.storage);
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
     this.#reporter = new FigureReporter(env, tenant, roomName(room), () => ({
@@ -322,6 +325,14 @@ export class BucketActor extends Server<Env> {
     return joining || outcome.result.ok;
   }
 
+  /** The user's own channel opened or closed (their registry shard calls). */
+  async setWatched(userId: string, on: boolean): Promise<void> {
+    this.#expire(this.#clock());
+    this.#watchers.set(userId, on);
+    const live = on ? await this.liveRequest(userId) : null;
+    if (live) this.#watchers.send(userId, live);
+  }
+
   /** `GET /request/{id}`: the caller's own request, live or recently ended. */
   async getRequest(userId: string, requestId: string): Promise<{ ok: true; request: RequestView } | Refusal> {
     this.#expire(this.#clock());
@@ -445,6 +456,7 @@ export class BucketActor extends Server<Env> {
       const grant = live ? undefined : this.#gate.take(userId);
       // Neither live nor claimed: another join used the claim and its request ended since.
       if (!live && !grant) continue;
+      if (grant) this.#watchers.granted(userId, grant.watched);
       const joined = bucket.join(
         this.#state,
         { now: clock.now, newId: (p) => (p === "req" && grant ? grant.requestId : clock.newId(p)) },
@@ -509,6 +521,7 @@ export class BucketActor extends Server<Env> {
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
     // A refused hand-over writes nothing but is counted.
     if (step.wroteAnything || step.tallies.length > 0) this.#reporter.changed(step.tallies);
+    this.#watchers.changed(step.requests.values(), (id) => this.#viewOf(id));
     const rooms = new Set<string>();
     const asks: Ask[] = [];
     for (const effect of step.effects) {

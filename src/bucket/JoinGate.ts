@@ -68,6 +68,7 @@ export class JoinGate {
         requestId,
         blocked: blocked ?? result.blocked,
         recent: result.recent,
+        watched: result.watched ?? false,
       });
       return null;
     }

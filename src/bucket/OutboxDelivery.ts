@@ -1,8 +1,14 @@
 import { withDatabase } from "../db/connect.ts";
 import { errorMessage } from "../errorMessage.ts";
 import type { Bucket } from "../protocol/values.ts";
-import { deliverRecords } from "../records/deliverRecords.ts";
-import type { BucketStorage } from "./bucketStorage.ts";
+import { deliverRecords, type OutboxEntry } from "../records/deliverRecords.ts";
+
+/** Where an actor keeps its outbox: a bucket's storage, or a user's own object's. */
+export interface OutboxStore {
+  outboxSize(): number;
+  outboxBatch(limit: number): OutboxEntry[];
+  dropOutboxThrough(seq: number): void;
+}
 
 /** How long a new outbox entry waits for company before delivery starts. */
 const DELIVERY_BATCH_WAIT_MS = 1_000;
@@ -15,15 +21,16 @@ const DELIVERY_FIRST_BACKOFF_MS = 1_000;
 const DELIVERY_MAX_BACKOFF_MS = 60_000;
 
 /**
- * A bucket's outbox, drained to Postgres in seq order a batch at a time. Matching never waits
+ * An actor's outbox (a bucket's, or a user's own object's for challenge matches), drained to Postgres in seq order a batch at a time. Matching never waits
  * for this: the actor runs it from its alarm at `dueAt`, and a failure only backs off and tries
  * again later. Entries leave the outbox only once their batch is committed, and the writes are
  * idempotent, so a crash between the two replays harmlessly.
  */
 export class OutboxDelivery {
-  readonly #storage: BucketStorage;
+  readonly #storage: OutboxStore;
   readonly #tenant: string;
-  readonly #bucket: Bucket;
+  /** The bucket whose rows these are; null when each row names its own (challenge matches). */
+  readonly #bucket: Bucket | null;
   readonly #databaseUrl: string | undefined;
   readonly #wsProxy: string | undefined;
   /** When the outbox should next be delivered; null when there is nothing to deliver. */
@@ -33,9 +40,9 @@ export class OutboxDelivery {
   #delivering = false;
 
   constructor(
-    storage: BucketStorage,
+    storage: OutboxStore,
     tenant: string,
-    bucket: Bucket,
+    bucket: Bucket | null,
     databaseUrl: string | undefined,
     wsProxy: string | undefined,
   ) {

@@ -10,7 +10,7 @@ const SETUP_WATCHDOG_MS = 30_000;
 export type SetupAnswer = { ok: true; ids: SessionIds } | { ok: false };
 
 /**
- * A bucket's session setups: for each match both sides confirmed, ask the question and
+ * An actor's session setups (a bucket's, or a user's own object's for challenge matches): for each match both sides confirmed, ask the question and
  * collaboration services (setUpSession's timeouts and retries bound each ask) and hand the
  * answer back. A setup whose answer a restart lost has no deadline of its own, so while any
  * match is being set up the bucket wakes at `checkAt` and `resume` asks again for the ones this
@@ -20,7 +20,8 @@ export type SetupAnswer = { ok: true; ids: SessionIds } | { ok: false };
 export class SessionSetups {
   readonly #services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined };
   readonly #tenant: string;
-  readonly #bucket: Bucket;
+  /** The match's bucket: the one bucket's, or each challenge match's own. */
+  readonly #bucketOf: (match: Match) => Bucket;
   readonly #answered: (matchId: string, answer: SetupAnswer) => void;
   /** Matches whose setup this instance is waiting on; a new instance starts with none. */
   readonly #inFlight = new Set<string>();
@@ -29,12 +30,12 @@ export class SessionSetups {
   constructor(
     services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined },
     tenant: string,
-    bucket: Bucket,
+    bucket: Bucket | ((match: Match) => Bucket),
     answered: (matchId: string, answer: SetupAnswer) => void,
   ) {
     this.#services = services;
     this.#tenant = tenant;
-    this.#bucket = bucket;
+    this.#bucketOf = typeof bucket === "function" ? bucket : () => bucket;
     this.#answered = answered;
   }
 
@@ -57,9 +58,10 @@ export class SessionSetups {
   start(match: Match): void {
     this.#inFlight.add(match.id);
     this.#checkAt ??= Date.now() + SETUP_WATCHDOG_MS;
+    const { difficulty, topic } = this.#bucketOf(match);
     setUpSession(this.#services, {
-      difficulty: this.#bucket.difficulty,
-      topic: this.#bucket.topic,
+      difficulty,
+      topic,
       users: match.users,
       tenant: this.#tenant,
       matchId: match.id,

@@ -2,6 +2,7 @@ import type { PeerMessage } from "../matching/peerMessages.ts";
 import { type FlexibleFields, inItsOwnBucket } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import type { Match, MatchRequest, Profile } from "../matching/types.ts";
+import { ActorOutbox } from "../records/actorOutbox.ts";
 import type { OutboxEntry } from "../records/deliverRecords.ts";
 
 /**
@@ -15,10 +16,12 @@ export const ENDED_ROW_RETENTION_MS = 3_600_000;
 export class BucketStorage {
   readonly #sql: SqlStorage;
   readonly #storage: DurableObjectStorage;
+  readonly #outbox: ActorOutbox;
 
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
     this.#sql = storage.sql;
+    this.#outbox = new ActorOutbox(storage.sql);
     this.#sql.exec(`
       CREATE TABLE IF NOT EXISTS requests (
         id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,
@@ -34,8 +37,6 @@ export class BucketStorage {
       CREATE INDEX IF NOT EXISTS matches_live ON matches (status) WHERE ended_at IS NULL;
       CREATE INDEX IF NOT EXISTS matches_created ON matches (created_at);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
-      CREATE TABLE IF NOT EXISTS outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
       -- Messages for other buckets (flexible requests), kept until delivered, in order per room.
       CREATE TABLE IF NOT EXISTS peer_outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, body TEXT NOT NULL);
@@ -79,7 +80,7 @@ export class BucketStorage {
           m.endedAt,
           body,
         );
-        if (recordOutbox) this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('match', ?)", body);
+        if (recordOutbox) this.#outbox.add("match", body);
       }
       for (const r of step.requests.values()) {
         const body = JSON.stringify(r);
@@ -93,26 +94,21 @@ export class BucketStorage {
           body,
         );
         // A guest entry is a copy; its home records the request.
-        if (recordOutbox && r.home === null) {
-          this.#sql.exec("INSERT INTO outbox (kind, body) VALUES ('request', ?)", body);
-        }
+        if (recordOutbox && r.home === null) this.#outbox.add("request", body);
       }
     });
   }
 
   outboxSize(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").toArray()[0]?.n ?? 0;
+    return this.#outbox.outboxSize();
   }
 
-  /** The oldest entries, in the order their facts happened. */
   outboxBatch(limit: number): OutboxEntry[] {
-    return this.#sql
-      .exec<OutboxEntry>("SELECT seq, kind, body FROM outbox ORDER BY seq LIMIT ?", limit)
-      .toArray();
+    return this.#outbox.outboxBatch(limit);
   }
 
   dropOutboxThrough(seq: number): void {
-    this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", seq);
+    this.#outbox.dropOutboxThrough(seq);
   }
 
   /** Rooms with undelivered messages. */

@@ -1,6 +1,6 @@
 import { JOIN_WINDOW_SECONDS } from "../matching/joinRate.ts";
 import { CloseCode } from "../protocol/frames.ts";
-import { splitTenant } from "../tenancy.ts";
+import { parseUserActorName, splitTenant } from "../tenancy.ts";
 
 /** A refusal the router turns into an HTTP error (sockets get an `error` frame and a close). */
 export type Refusal = {
@@ -28,6 +28,13 @@ export function tooManyJoins(): Refusal {
 }
 
 export function liveElsewhere(actorName: string): Refusal {
+  if (parseUserActorName(actorName)) {
+    return refusal(
+      409,
+      "already_queued",
+      "You are in a challenge's match being set up; join once it is ready.",
+    );
+  }
   // The user's own room, never their tenant's object name.
   const room = splitTenant(actorName).base;
   return refusal(409, "already_queued", `You already have a live request in ${room}; leave it first.`);

@@ -1,8 +1,15 @@
 /**
- * Client SDK for the edge matcher: `import { MatchClient } from "edge-matcher/client"`.
+ * Client SDK for the edge matcher: `import { MatchClient, UserChannel } from "edge-matcher/client"`.
  * Works in browsers and in Node >= 22 (global WebSocket).
  */
 
+export {
+  type ChallengeMatch,
+  type ChallengeView,
+  type UserFrame,
+  type UserFrameOf,
+  userFrameSchema,
+} from "../protocol/challenges.ts";
 export {
   CloseCode,
   type MatchCancelReason,
@@ -19,3 +26,9 @@ export {
   TERMINAL_CLOSE_CODES,
   type WebSocketConstructor,
 } from "./matchClient.ts";
+export {
+  UserChannel,
+  type UserChannelEvent,
+  type UserChannelEvents,
+  type UserChannelOptions,
+} from "./userChannel.ts";

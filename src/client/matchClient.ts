@@ -15,31 +15,19 @@ import {
   roomName,
   topicSchema,
 } from "../protocol/values.ts";
+import { type ConnectionEvents, type ConnectionOptions, decodeFrame, protocolOf } from "./connection.ts";
+import { Emitter } from "./emitter.ts";
 
-/** Something with the shape of the standard WebSocket constructor (browsers, Node >= 22, `ws`). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+export type { WebSocketConstructor } from "./connection.ts";
 
-export type MatchClientOptions = {
-  /** `127.0.0.1:8787`, `matcher.example.com`, or a full origin such as `https://matcher.example.com`. */
-  host: string;
-  /** Called before every (re)connect, so an expiring token can be refreshed. */
-  getToken: () => Promise<string>;
-  /** A WebSocket implementation, when the runtime has no global one. */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect back-off bounds in ms (partysocket's); defaults 1000 and 10000. */
-  minReconnectionDelay?: number;
-  maxReconnectionDelay?: number;
-};
+export type MatchClientOptions = ConnectionOptions;
 
-/** What `on()` can listen to: every server frame by its `type`, plus connection events. */
-export type MatchClientEvents = { [K in ServerFrame["type"]]: ServerFrameOf<K> } & {
-  /** The socket opened; `resumed` is true after a reconnect (the server resumes the request). */
-  open: { resumed: boolean };
-  /** The socket closed; `willReconnect` is false once the session is over. */
-  closed: { code: number; reason: string; willReconnect: boolean };
-  /** A frame that did not match the protocol (ignored otherwise). */
-  invalid_frame: { data: string; problem: string };
-};
+/**
+ * What `on()` can listen to: every server frame by its `type`, plus connection events (`open`
+ * with `resumed` true after a reconnect, which resumes the request; `closed`, whose
+ * `willReconnect` is false once the session is over).
+ */
+export type MatchClientEvents = { [K in ServerFrame["type"]]: ServerFrameOf<K> } & ConnectionEvents;
 export type MatchClientEvent = keyof MatchClientEvents;
 type Listener<K extends MatchClientEvent> = (event: MatchClientEvents[K]) => void;
 
@@ -68,12 +56,6 @@ function isTerminalFrame(frame: ServerFrame): boolean {
   }
 }
 
-function protocolOf(host: string): "ws" | "wss" | undefined {
-  if (/^(https|wss):\/\//i.test(host)) return "wss";
-  if (/^(http|ws):\/\//i.test(host)) return "ws";
-  return undefined;
-}
-
 /**
  * A matchmaking session over one bucket's WebSocket. Typed events come straight from the
  * shared protocol schemas; reconnects (partysocket's, each with a fresh token) resume the same
@@ -81,7 +63,7 @@ function protocolOf(host: string): "ws" | "wss" | undefined {
  */
 export class MatchClient {
   readonly #options: MatchClientOptions;
-  readonly #listeners = new Map<MatchClientEvent, Set<(event: never) => void>>();
+  readonly #events = new Emitter<MatchClientEvents>("MatchClient");
   #socket: PartySocket | undefined;
   #finished = false;
   #opens = 0;
@@ -109,24 +91,11 @@ export class MatchClient {
 
   /** Listen for an event; returns a function that removes the listener. */
   on<K extends MatchClientEvent>(type: K, listener: Listener<K>): () => void {
-    let set = this.#listeners.get(type);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(type, set);
-    }
-    const stored = listener as (event: never) => void;
-    set.add(stored);
-    return () => set.delete(stored);
+    return this.#events.on(type, listener);
   }
 
   #emit<K extends MatchClientEvent>(type: K, event: MatchClientEvents[K]): void {
-    for (const listener of this.#listeners.get(type) ?? []) {
-      try {
-        (listener as Listener<K>)(event);
-      } catch (error) {
-        console.error(`MatchClient: a "${type}" listener threw`, error);
-      }
-    }
+    this.#events.emit(type, event);
   }
 
   /**
@@ -211,20 +180,12 @@ export class MatchClient {
   }
 
   #receive(data: unknown): void {
-    const text = typeof data === "string" ? data : String(data);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.#emit("invalid_frame", { data: text, problem: "not JSON" });
+    const decoded = decodeFrame(serverFrameSchema, data);
+    if (!decoded.ok) {
+      this.#emit("invalid_frame", { data: decoded.data, problem: decoded.problem });
       return;
     }
-    const parsed = serverFrameSchema.safeParse(json);
-    if (!parsed.success) {
-      this.#emit("invalid_frame", { data: text, problem: parsed.error.issues[0]?.message ?? "invalid" });
-      return;
-    }
-    const frame = parsed.data;
+    const frame = decoded.frame;
     if (frame.type === "match_found") this.#matchId = frame.matchId;
     if (frame.type === "match_cancelled" || frame.type === "match_ready") this.#matchId = undefined;
     if (isTerminalFrame(frame)) this.#finished = true;

@@ -6,6 +6,7 @@ import { ApiError, errorBody } from "./apiError.ts";
 import { blocks } from "./blocks.ts";
 import { bucketEvents } from "./bucketEvents.ts";
 import { bucketSocket } from "./bucketSocket.ts";
+import { challenges } from "./challenges.ts";
 import type { AppEnv } from "./context.ts";
 import { devTokens } from "./devTokens.ts";
 import { health } from "./health.ts";
@@ -13,6 +14,7 @@ import { history } from "./history.ts";
 import { matchRequests } from "./matchRequests.ts";
 import { apiDocs } from "./openapi.ts";
 import { internal, metrics, status } from "./operations.ts";
+import { userSocket } from "./userSocket.ts";
 
 export const app = new Hono<AppEnv>();
 
@@ -54,6 +56,8 @@ app.route("/api/v1/matching/events", bucketEvents);
 app.route("/api/v1/matching", matchRequests);
 app.route("/api/v1/matching", history);
 app.route("/api/v1/matching", blocks);
+app.route("/parties/user", userSocket);
+app.route("/api/v1/matching", challenges);
 
 app.notFound(() => {
   throw new ApiError(404, "not_found", "No such endpoint. The API lives under /api/v1/matching.");

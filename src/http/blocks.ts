@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { userActor } from "../actors.ts";
 import { blockListAnswer, userIdSchema } from "../protocol/http.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
@@ -15,6 +16,8 @@ export const blocks = new Hono<AppEnv>();
 blocks.put("/me/blocks/:userId", authenticate, async (c) => {
   const { userId, blockedId } = target(c.get("identity").userId, c.req.param("userId"));
   applied(await registryOf(c, userId).setBlock(userId, blockedId, true));
+  // Pending challenges between the two end too (an accept would be refused 403 anyway).
+  await userActor(c.env, c.get("identity").tenant, userId).blocked(blockedId);
   return c.body(null, 204);
 });
 

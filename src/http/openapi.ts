@@ -2,6 +2,12 @@ import { swaggerUI } from "@hono/swagger-ui";
 import { Hono } from "hono";
 import { z } from "zod";
 import {
+  acceptChallengeAnswer,
+  challengeListAnswer,
+  challengeView,
+  createChallengeBody,
+} from "../protocol/challenges.ts";
+import {
   blockListAnswer,
   cancelledAnswer,
   confirmBody,
@@ -62,6 +68,11 @@ export const openApiDocument = {
     { name: "matching", description: "Requests and matches (the WebSocket is the primary path)" },
     { name: "history", description: "Durable records" },
     { name: "blocks", description: "Who is never paired with you" },
+    {
+      name: "challenges",
+      description:
+        "Invite one person. Events also arrive on your own channel, the WebSocket `/parties/user/{your id}`",
+    },
     { name: "operations", description: "Health, status and metrics" },
     { name: "admin", description: "For a token whose admin claim says `admin`" },
   ],
@@ -220,7 +231,8 @@ export const openApiDocument = {
       parameters: [{ name: "userId", in: "path", required: true, schema: input(userIdSchema) }],
       put: {
         tags: ["blocks"],
-        summary: "Block a user: never paired with you again, waiting requests included",
+        summary:
+          "Block a user: never paired with you again, waiting requests included; pending challenges between you end",
         security: auth,
         responses: { "204": { description: "Blocked" }, ...common, "400": error("Yourself, or a bad id") },
       },
@@ -229,6 +241,101 @@ export const openApiDocument = {
         summary: "Lift a block",
         security: auth,
         responses: { "204": { description: "Lifted (or was not there)" }, ...common },
+      },
+    },
+    "/challenges": {
+      post: {
+        tags: ["challenges"],
+        summary: "Challenge a user to a match in one bucket; they have CHALLENGE_TTL_SECONDS to answer",
+        security: auth,
+        requestBody: json(
+          input(createChallengeBody),
+          "The opponent, the bucket, and the part you play first",
+        ),
+        responses: {
+          "201": json(output(challengeView), "The pending challenge"),
+          ...common,
+          "400": error("Invalid input, or yourself"),
+          "403": error("`blocked`: one of you has blocked the other"),
+          "409": error("A pending challenge between you two exists, or either of you has a live request"),
+        },
+      },
+    },
+    "/challenges/incoming": {
+      get: {
+        tags: ["challenges"],
+        summary: "Pending challenges you received, newest first",
+        security: auth,
+        responses: { "200": json(output(challengeListAnswer), "Pending challenges"), ...common },
+      },
+    },
+    "/challenges/outgoing": {
+      get: {
+        tags: ["challenges"],
+        summary: "Pending challenges you sent, newest first",
+        security: auth,
+        responses: { "200": json(output(challengeListAnswer), "Pending challenges"), ...common },
+      },
+    },
+    "/challenges/{id}": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      get: {
+        tags: ["challenges"],
+        summary: "One challenge with its status (either party)",
+        security: auth,
+        responses: {
+          "200": json(output(challengeView), "The challenge"),
+          ...common,
+          "404": error("Unknown, or not yours"),
+        },
+      },
+      delete: {
+        tags: ["challenges"],
+        summary: "Cancel a challenge you sent",
+        security: auth,
+        responses: {
+          "200": json(output(challengeView), "Now CANCELLED"),
+          ...common,
+          "404": error("Unknown, or not yours"),
+          "409": error("Already decided, or you are the opponent"),
+          "410": error("Expired"),
+        },
+      },
+    },
+    "/challenges/{id}/accept": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      post: {
+        tags: ["challenges"],
+        summary:
+          "Accept a challenge you received: a match both count as confirmed, answered after session setup",
+        security: auth,
+        responses: {
+          "200": json(output(acceptChallengeAnswer), "The match, set up"),
+          ...common,
+          "403": error("`blocked`: a block came after the challenge"),
+          "404": error("Unknown, or not yours"),
+          "409": error("Already decided, you are the challenger, or either of you has a live request"),
+          "410": error("Expired"),
+          "429": error("Too many new requests lately (the join rate); `Retry-After` says when"),
+          "503": error(
+            "`setup_failed`: the session could not be set up; the challenge is pending again. Also `maintenance`, `unavailable`",
+          ),
+        },
+      },
+    },
+    "/challenges/{id}/decline": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+      post: {
+        tags: ["challenges"],
+        summary: "Decline a challenge you received",
+        security: auth,
+        responses: {
+          "200": json(output(challengeView), "Now DECLINED"),
+          ...common,
+          "404": error("Unknown, or not yours"),
+          "409": error("Already decided, or you are the challenger"),
+          "410": error("Expired"),
+        },
       },
     },
     "/matches/{id}": {

@@ -117,4 +117,6 @@ export const CloseCode = {
   replaced: 4009,
   rateLimited: 4029,
   alreadyQueuedElsewhere: 4409,
+  /** The user's own channel opened by someone else (the router refuses with 403 before this). */
+  forbidden: 4003,
 } as const;

@@ -21,7 +21,9 @@ const ROWS_PER_STATEMENT = 500;
 const TERMINAL_REQUEST_STATUSES = sql.raw(`('CONFIRMED', 'CANCELLED', 'TIMED_OUT')`);
 
 /**
- * Write a batch of outbox entries from one bucket to Postgres, all or nothing.
+ * Write a batch of outbox entries from one actor to Postgres, all or nothing. A bucket's rows are
+ * that bucket's (`bucket`); a row that names its own difficulty and topic (a challenge's match,
+ * kept by a user's own object, `bucket` null) is that one's.
  *
  * Every row is an upsert keyed by id, applied only when it is newer than what is stored: the
  * entry's outbox `seq` is stored as the row's `version`, and a bucket's seq only grows, so a
@@ -39,7 +41,7 @@ const TERMINAL_REQUEST_STATUSES = sql.raw(`('CONFIRMED', 'CANCELLED', 'TIMED_OUT
  */
 export async function deliverRecords(
   db: Database,
-  bucket: Bucket,
+  bucket: Bucket | null,
   entries: readonly OutboxEntry[],
   tenant: string = DEFAULT_TENANT,
 ): Promise<void> {
@@ -86,12 +88,12 @@ export async function deliverRecords(
 /** Parse, validate and map entries; keep only the newest version of each row, in seq order. */
 function decodeEntries(
   tenant: string,
-  bucket: Bucket,
+  actorBucket: Bucket | null,
   entries: readonly OutboxEntry[],
 ): { requests: RequestRow[]; matchRows: MatchRow[] } {
   const newestRequest = new Map<string, RequestRow>();
   const newestMatch = new Map<string, MatchRow>();
-  const room = roomName(bucket);
+  const room = actorBucket ? roomName(actorBucket) : "challenges";
   for (const entry of [...entries].sort((a, b) => a.seq - b.seq)) {
     if (!Number.isSafeInteger(entry.seq) || entry.seq < 0) {
       skip(room, entry, "seq is not a non-negative integer");
@@ -111,11 +113,16 @@ function decodeEntries(
         continue;
       }
       const r = parsed.data;
+      const bucket = rowBucket(r, actorBucket);
+      if (!bucket) {
+        skip(room, entry, "names no bucket");
+        continue;
+      }
       newestRequest.set(r.id, {
         id: r.id,
         tenantId: tenant,
         userId: r.userId,
-        bucket: room,
+        bucket: roomName(bucket),
         difficulty: bucket.difficulty,
         topic: bucket.topic,
         status: r.status,
@@ -134,11 +141,16 @@ function decodeEntries(
         continue;
       }
       const m = parsed.data;
+      const bucket = rowBucket(m, actorBucket);
+      if (!bucket) {
+        skip(room, entry, "names no bucket");
+        continue;
+      }
       const endedAt = m.endedAt === null ? null : new Date(m.endedAt);
       newestMatch.set(m.id, {
         id: m.id,
         tenantId: tenant,
-        bucket: room,
+        bucket: roomName(bucket),
         difficulty: bucket.difficulty,
         topic: bucket.topic,
         userA: m.users[0],
@@ -166,6 +178,14 @@ function decodeEntries(
     requests: [...newestRequest.values()].sort(bySeq),
     matchRows: [...newestMatch.values()].sort(bySeq),
   };
+}
+
+/** The row's own bucket when it names one, else the actor's. */
+function rowBucket(
+  row: { difficulty?: Bucket["difficulty"] | undefined; topic?: string | undefined },
+  actorBucket: Bucket | null,
+): Bucket | null {
+  return row.difficulty && row.topic ? { difficulty: row.difficulty, topic: row.topic } : actorBucket;
 }
 
 function skip(room: string, entry: OutboxEntry, why: string): void {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { partSchema, roleSchema } from "../protocol/values.ts";
+import { difficultySchema, partSchema, roleSchema } from "../protocol/values.ts";
 
 /**
  * Shapes of the durable records: what arrives from a bucket actor's outbox (validated before it
@@ -12,6 +12,9 @@ import { partSchema, roleSchema } from "../protocol/values.ts";
 
 const epochMs = z.number().int().nonnegative();
 
+/** Rows of a challenge's match name their bucket (a bucket's own rows are that bucket's). */
+const ownBucket = { difficulty: difficultySchema.optional(), topic: z.string().min(1).optional() };
+
 export const outboxRequestSchema = z.object({
   id: z.string().min(1),
   userId: z.string().min(1),
@@ -22,6 +25,7 @@ export const outboxRequestSchema = z.object({
   matchId: z.string().nullable(),
   role: roleSchema.optional(),
   rating: z.number().nullable().optional(),
+  ...ownBucket,
 });
 
 export const outboxMatchSchema = z.object({
@@ -39,6 +43,7 @@ export const outboxMatchSchema = z.object({
    * the actor decided, and skipping the whole match over it would lose more than it guards.
    */
   parts: z.tuple([partSchema, partSchema]).optional(),
+  ...ownBucket,
 });
 
 // ---- HTTP responses ----

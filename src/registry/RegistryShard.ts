@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { bucketActor, legacyRegistry } from "../actors.ts";
+import { bucketActor, claimHolder, holdsAsBucket, legacyRegistry } from "../actors.ts";
 import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { JoinRate } from "../matching/joinRate.ts";
@@ -38,6 +38,8 @@ export class RegistryShard extends DurableObject<Env> {
   readonly #cooldownMs: number;
   /** The latest push of each user's block list to their live request's bucket, in order. */
   readonly #pushes = new Map<string, Promise<boolean>>();
+  /** Users of this shard whose own channel is open: the table, in memory, so a claim reads no more rows. */
+  readonly #watched: Set<string>;
   /** `MAINTENANCE` as deployed; the runtime switch (`PUT /internal/maintenance`) is in `meta`. */
   readonly #deployMaintenance: boolean;
 
@@ -64,7 +66,16 @@ export class RegistryShard extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS partners (user_id TEXT NOT NULL, partner_id TEXT NOT NULL,
         at INTEGER NOT NULL, PRIMARY KEY (user_id, partner_id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      -- Users whose own channel is open (/parties/user/{userId}): their bucket sends them
+      -- request_update. Only these rows cost anything; everyone else's join is as before.
+      CREATE TABLE IF NOT EXISTS watched (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
     `);
+    this.#watched = new Set(
+      this.#sql
+        .exec<{ user_id: string }>("SELECT user_id FROM watched")
+        .toArray()
+        .map((r) => r.user_id),
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
     });
@@ -87,15 +98,21 @@ export class RegistryShard extends DurableObject<Env> {
     );
   }
 
-  /** The room of the user's live request, verified with its bucket. */
+  /**
+   * The room of the user's live request, verified with its bucket. A claim held for a
+   * challenge's match is no request: null then (see `standing`).
+   */
   async liveRoom(userId: string): Promise<string | null> {
     const held = await this.#held(userId);
-    if (!held) return null;
+    if (!held || !holdsAsBucket(held.room)) return null;
     // A holder that cannot answer keeps its claim here: better no answer than a wrong one.
     return (await this.#stillLive(userId, held).catch(() => true)) ? held.room : null;
   }
 
-  /** The room of one of the user's requests, live or ended in the last hours. */
+  /**
+   * The room of one of the user's requests, live or ended in the last hours. A challenge's match
+   * holds claims too, under request ids of its own, but has no request to show: null for those.
+   */
   async roomOfRequest(userId: string, requestId: string): Promise<string | null> {
     const row =
       this.#sql
@@ -107,14 +124,44 @@ export class RegistryShard extends DurableObject<Env> {
           requestId,
         )
         .toArray()[0]?.room ?? null;
-    if (row !== null || !this.#legacyActive()) return row;
+    if (row !== null) return holdsAsBucket(row) ? row : null;
+    if (!this.#legacyActive()) return null;
     return legacyRegistry(this.env, userId).roomOfRequest(requestId);
+  }
+
+  /**
+   * What a new challenge must know of the user: whom they blocked, and whether they are engaged
+   * (a live request, or a challenge's match being set up), verified with the holder.
+   */
+  async standing(userId: string): Promise<{ blocked: string[]; engaged: boolean }> {
+    const held = await this.#held(userId);
+    const engaged = held !== null && (await this.#stillLive(userId, held).catch(() => true));
+    return { blocked: this.#blockedBy(userId), engaged };
+  }
+
+  /**
+   * The user's channel opened (first tab) or closed (last tab). The bucket of their live request
+   * hears it the ordered way block changes go, and later claims carry it.
+   */
+  async setWatched(userId: string, on: boolean): Promise<{ applied: boolean }> {
+    if (on && !this.#watched.has(userId)) {
+      this.#sql.exec("INSERT INTO watched (user_id) VALUES (?) ON CONFLICT DO NOTHING", userId);
+      this.#watched.add(userId);
+    } else if (!on && this.#watched.delete(userId)) {
+      this.#sql.exec("DELETE FROM watched WHERE user_id = ?", userId);
+    }
+    return {
+      applied: await this.#pushInOrder(userId, (room) =>
+        bucketActor(this.env, room).setWatched(userId, this.#isWatched(userId)),
+      ),
+    };
   }
 
   /** Rooms of the user's recent requests, newest first (to find a match that already ended). */
   async recentRooms(userId: string): Promise<string[]> {
     const rooms = this.#sql
       .exec<{ room: string }>(
+        // Buckets only: a challenge's owner holds no requests to look a match up in.
         // The claim counts too: its request may have ended with the release still on its way.
         `SELECT room FROM (SELECT room, at FROM claims WHERE user_id = ?
            UNION ALL SELECT room, at FROM recent WHERE user_id = ?)
@@ -123,7 +170,8 @@ export class RegistryShard extends DurableObject<Env> {
         userId,
       )
       .toArray()
-      .map((r) => r.room);
+      .map((r) => r.room)
+      .filter(holdsAsBucket);
     if (rooms.length > 0 || !this.#legacyActive()) return rooms;
     return legacyRegistry(this.env, userId).recentRooms();
   }
@@ -144,14 +192,26 @@ export class RegistryShard extends DurableObject<Env> {
     } else {
       this.#sql.exec("DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?", userId, blockedId);
     }
-    // One push at a time per user, each reading the list when it goes: two changes made at once
-    // cannot reach the bucket in the wrong order and leave it with the older list.
+    return {
+      applied: await this.#pushInOrder(userId, (room) =>
+        bucketActor(this.env, room).setBlocked(userId, this.#blockedBy(userId)),
+      ),
+    };
+  }
+
+  /**
+   * Tell the bucket holding the user's live request what changed. One push at a time per user,
+   * each reading the state when it goes: two changes made at once cannot reach the bucket in the
+   * wrong order and leave it with the older one. A challenge's match needs no push (blocks never
+   * break a match, and its owner sends no request updates). False if the bucket did not answer.
+   */
+  async #pushInOrder(userId: string, send: (room: string) => Promise<unknown>): Promise<boolean> {
     const previous = this.#pushes.get(userId) ?? Promise.resolve(true);
     const push = previous.then(async () => {
       const held = this.#current(userId);
-      if (!held) return true;
+      if (!held || !holdsAsBucket(held.room)) return true;
       try {
-        await bucketActor(this.env, held.room).setBlocked(userId, this.#blockedBy(userId));
+        await send(held.room);
         return true;
       } catch {
         return false;
@@ -160,7 +220,7 @@ export class RegistryShard extends DurableObject<Env> {
     this.#pushes.set(userId, push);
     const applied = await push;
     if (this.#pushes.get(userId) === push) this.#pushes.delete(userId);
-    return { applied };
+    return applied;
   }
 
   /**
@@ -304,7 +364,11 @@ export class RegistryShard extends DurableObject<Env> {
       .toArray()) {
       recent[row.partner_id] = row.at;
     }
-    return { blocked: this.#blockedBy(userId), recent };
+    return { blocked: this.#blockedBy(userId), recent, watched: this.#isWatched(userId) };
+  }
+
+  #isWatched(userId: string): boolean {
+    return this.#watched.has(userId);
   }
 
   /** Write the user's claim; with "if-none", only when they hold none (true if it was written). */
@@ -351,7 +415,7 @@ export class RegistryShard extends DurableObject<Env> {
    * "unavailable" (try again) rather than granted: a second live request is not recoverable.
    */
   async #stillLive(userId: string, claim: HeldClaim): Promise<boolean> {
-    return bucketActor(this.env, claim.room).holdsLiveRequest(userId);
+    return claimHolder(this.env, claim.room).holdsLiveRequest(userId);
   }
 }
 

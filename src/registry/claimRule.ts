@@ -6,7 +6,12 @@ export type HeldClaim = { room: string; requestId: string };
  * the bucket never asks a database on the join path: whom they blocked, and their partners still
  * inside the rematch cooldown (user id -> when that match ended).
  */
-export type Acquaintances = { blocked: string[]; recent: Record<string, number> };
+export type Acquaintances = {
+  blocked: string[];
+  recent: Record<string, number>;
+  /** The user's own channel is open: their bucket sends them `request_update`. */
+  watched?: boolean;
+};
 
 /**
  * A claim is granted (with the user's acquaintances), or refused: naming the bucket that holds

@@ -4,7 +4,8 @@
  * Starts `npm start` on a free port with a throwaway data dir and short timeouts, waits for
  * health, then drives headless Chromium (playwright-core + /usr/bin/chromium, never a
  * downloaded browser) through: (a) two users match and both confirm, (b) a lone user times out,
- * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first; and
+ * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first, (e) one
+ * user challenges another and both reach the ready screen; and
  * the API docs page (Swagger UI) renders from this server alone and sends the token it is given.
  * Screenshots go to test-results/e2e/.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
@@ -180,6 +181,27 @@ async function text(page: Page, selector: string): Promise<string> {
 
 function expectThat(condition: boolean, message: string): void {
   if (!condition) throw new Error(message);
+}
+
+/** Both on the ready screen: each with the other as partner, one match id, the bucket, announced. */
+async function expectMatchedTogether(a: User, b: User, difficulty: string, topic: string): Promise<void> {
+  for (const [u, partner] of [
+    [a, b.name],
+    [b, a.name],
+  ] as const) {
+    expectThat((await text(u.page, "#r-partner")) === partner, `${u.name} should be matched with ${partner}`);
+    expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
+    expectThat(
+      (await text(u.page, "#r-bucket")) === `${difficulty} · ${topic}`,
+      `${u.name} should see the bucket ${difficulty} · ${topic}`,
+    );
+    expectThat(
+      /Matched with/.test(await text(u.page, "#status")),
+      `${u.name}'s live region should announce the match`,
+    );
+  }
+  const ids = [await text(a.page, "#r-match"), await text(b.page, "#r-match")];
+  expectThat(ids[0] === ids[1], `both should see one match, got ${ids.join(" and ")}`);
 }
 
 async function shot(user: User, file: string): Promise<void> {
@@ -367,24 +389,7 @@ async function main(): Promise<number> {
       await bob.page.getByRole("button", { name: "Confirm" }).click();
       await screen(alice.page, "ready");
       await screen(bob.page, "ready");
-      for (const [u, partner] of [
-        [alice, bob.name],
-        [bob, alice.name],
-      ] as const) {
-        expectThat(
-          (await text(u.page, "#r-partner")) === partner,
-          `${u.name} should be matched with ${partner}`,
-        );
-        expectThat((await text(u.page, "#r-match")).startsWith("mat_"), `${u.name} should see a match id`);
-        expectThat(
-          /Matched with/.test(await text(u.page, "#status")),
-          `${u.name}'s live region should announce the match`,
-        );
-      }
-      expectThat(
-        (await text(alice.page, "#r-match")) === (await text(bob.page, "#r-match")),
-        "same match id",
-      );
+      await expectMatchedTogether(alice, bob, "easy", topic);
       await shot(alice, "a4-alice-ready.png");
       await shot(bob, "a5-bob-ready-375x700.png");
     });
@@ -492,6 +497,30 @@ async function main(): Promise<number> {
         await shot(frank, "d1-frank-replaced.png");
         await second.page.getByRole("button", { name: "Leave the queue" }).click();
         await screen(second.page, "ended");
+      },
+    );
+
+    await scenario(
+      "one user challenges another from the page; both reach the ready screen",
+      async (users) => {
+        const gina = await openUser(base, `gina-${run}`);
+        users.push(gina);
+        const hank = await openUser(base, `hank-${run}`);
+        users.push(hank);
+        await gina.page.getByLabel("Difficulty").selectOption("medium");
+        await gina.page.getByLabel("Topic").fill(`e2e-duel-${run}`);
+        await gina.page.getByLabel("Challenge someone by name").fill(hank.name);
+        await gina.page.getByRole("button", { name: "Send challenge" }).click();
+        await gina.page.locator("#outgoing li").first().waitFor({ timeout: STEP_TIMEOUT_MS });
+        // Hank's own channel brings the challenge in, with no reload.
+        const accept = hank.page.getByRole("button", { name: `Accept: ${gina.name} challenges you` });
+        await accept.waitFor({ timeout: STEP_TIMEOUT_MS });
+        await shot(hank, "e1-hank-challenged.png");
+        await accept.click();
+        await screen(hank.page, "ready");
+        await screen(gina.page, "ready");
+        await expectMatchedTogether(gina, hank, "medium", `e2e-duel-${run}`);
+        await shot(gina, "e2-gina-ready.png");
       },
     );
   } catch (error) {

@@ -81,6 +81,7 @@ const NOT_OPERATIONS = new Map([
     "GET /parties/bucket/{room}",
     "the WebSocket upgrade: the primary path, described in the document's description and CONTRACT.md, not an HTTP operation",
   ],
+  ["GET /parties/user/{userId}", "the user's own channel: a WebSocket upgrade, described in CONTRACT.md"],
 ]);
 
 async function documentWith(vars: Record<string, string>): Promise<Document> {

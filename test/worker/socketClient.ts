@@ -23,21 +23,20 @@ export function tokenFor(userId: string, options?: Parameters<typeof mintDevToke
 }
 
 /**
- * A test's view of one WebSocket: frames queue up as they arrive (each validated against the
- * shared schema) and are taken in order with `next`, which always has a timeout.
+ * A test's view of one WebSocket: frames queue up as they arrive (each validated against its
+ * protocol's shared schema) and are taken with `next`, which always has a timeout.
  */
-export class TestSocket {
-  readonly frames: ServerFrame[] = [];
+export class FrameSocket<F extends { type: string }> {
+  readonly frames: F[] = [];
   closeCode: number | null = null;
   readonly #arrivals = new Arrivals();
 
   readonly ws: WebSocket;
 
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, parse: (json: unknown) => F) {
     this.ws = ws;
     ws.addEventListener("message", (e) => {
-      const frame = serverFrameSchema.parse(JSON.parse(String(e.data)));
-      this.frames.push(frame);
+      this.frames.push(parse(JSON.parse(String(e.data))));
       this.#arrivals.arrived();
     });
     ws.addEventListener("close", (e) => {
@@ -46,19 +45,19 @@ export class TestSocket {
     });
   }
 
-  #until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+  protected until<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
     return this.#arrivals.until(check, what, timeoutMs, () => this.frames);
   }
 
   /** The next frame, which must be of `type`. */
-  async next<T extends ServerFrame["type"]>(type: T, timeoutMs = 3000): Promise<ServerFrameOf<T>> {
-    const frame = await this.#until(() => this.frames.shift(), `a ${type} frame`, timeoutMs);
+  async next<T extends F["type"]>(type: T, timeoutMs = 3000): Promise<Extract<F, { type: T }>> {
+    const frame = await this.until(() => this.frames.shift(), `a ${type} frame`, timeoutMs);
     if (frame.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(frame)}`);
-    return frame as ServerFrameOf<T>;
+    return frame as Extract<F, { type: T }>;
   }
 
   async closed(timeoutMs = 3000): Promise<number> {
-    return this.#until(() => this.closeCode ?? undefined, "close", timeoutMs);
+    return this.until(() => this.closeCode ?? undefined, "close", timeoutMs);
   }
 
   /** Nothing arrives within a short window (for "changes nothing" checks). */
@@ -73,6 +72,17 @@ export class TestSocket {
 
   close(code = 1000): void {
     this.ws.close(code, "client closing");
+  }
+}
+
+/** A bucket socket's view (frames of `serverFrameSchema`). */
+export class TestSocket extends FrameSocket<ServerFrame> {
+  constructor(ws: WebSocket) {
+    super(ws, (json) => serverFrameSchema.parse(json));
+  }
+
+  override next<T extends ServerFrame["type"]>(type: T, timeoutMs = 3000): Promise<ServerFrameOf<T>> {
+    return super.next(type, timeoutMs);
   }
 }
 
