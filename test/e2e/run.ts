@@ -507,8 +507,8 @@ async function main(): Promise<number> {
         users.push(gina);
         const hank = await openUser(base, `hank-${run}`);
         users.push(hank);
-        await gina.page.getByLabel("Difficulty").selectOption("medium");
-        await gina.page.getByLabel("Topic").fill(`e2e-duel-${run}`);
+        await gina.page.getByLabel("Difficulty", { exact: true }).selectOption("medium");
+        await gina.page.getByLabel("Topic", { exact: true }).fill(`e2e-duel-${run}`);
         await gina.page.getByLabel("Challenge someone by name").fill(hank.name);
         await gina.page.getByRole("button", { name: "Send challenge" }).click();
         await gina.page.locator("#outgoing li").first().waitFor({ timeout: STEP_TIMEOUT_MS });
