@@ -1,5 +1,4 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
-import { bucketActor } from "../actors.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { pairingFingerprint } from "../matching/compatibility.ts";
@@ -9,31 +8,26 @@ import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
-import type { Clock, Match, Settings } from "../matching/types.ts";
+import type { Clock, Match } from "../matching/types.ts";
 import { collabPoolFor } from "../orchestration/collabPool.ts";
-import {
-  CloseCode,
-  clientFrameSchema,
-  type ErrorCode,
-  MAX_CLIENT_FRAME_BYTES,
-  type ServerFrame,
-} from "../protocol/frames.ts";
+import { CloseCode, type ErrorCode, readClientFrame, type ServerFrame } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
-import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
+import { type Bucket, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
-import { bucketActorName, parseBucketActorName } from "../tenancy.ts";
+import { parseBucketActorName } from "../tenancy.ts";
+import { BucketPeers } from "./BucketPeers.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { FigureReporter } from "./FigureReporter.ts";
 import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
-import { type Ask, HandOverAsks } from "./HandOverAsks.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
-import { PeerLinks } from "./PeerLinks.ts";
+import { pairingSettings } from "./pairingSettings.ts";
 import { RequestWatchers } from "./RequestWatchers.ts";
-import { notFound, type Refusal, refusal, refusalClose } from "./refusal.ts";
+import { notFound, type Refusal, refusalClose, whyNotConfirmable } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 import { SessionSetups } from "./SessionSetups.ts";
+import { TokenExpiries } from "./TokenExpiries.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
 type SocketState = { userId: string; tokenExpiresAt: number };
@@ -63,18 +57,12 @@ export class BucketActor extends Server<Env> {
   #alarmAt: number | null = null;
   /** When ended rows next become old enough to prune. */
   #pruneAt: number | null = null;
-  /**
-   * The earliest token expiry among open sockets, kept as one stored number rather than found by
-   * scanning sockets: a join only lowers it, and the full scan happens when it fires.
-   */
-  #tokenExpiryAt: number | null;
+  readonly #tokens: TokenExpiries;
   readonly #outbox: OutboxDelivery;
   readonly #reporter: FigureReporter;
   readonly #setups: SessionSetups;
-  readonly #tenant: string;
-  /** Messages to, and hand-over asks of, the other buckets that flexible requests wait in. */
-  readonly #links: PeerLinks;
-  readonly #asks: HandOverAsks;
+  /** The other buckets that flexible requests wait in (hand-overs, messages, asks). */
+  readonly #peers: BucketPeers;
   readonly #watchers: RequestWatchers;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -87,17 +75,16 @@ export class BucketActor extends Server<Env> {
     const named = parseBucketActorName(this.name);
     if (!named) throw new Error(`BucketActor addressed by a name bucketActorName did not make: ${this.name}`);
     const { tenant, bucket: room } = named;
-    this.#tenant = tenant;
     this.#registry = new RegistryClient(env, tenant, this.name, this.#config.REGISTRY_SHARDS);
     this.#gate = new JoinGate(this.#registry, (userId) => {
       this.#expire(this.#clock());
       return bucket.ownRequestOf(this.#state, userId) !== undefined;
     });
-    this.#state = restoreBucketState(room, settingsFrom(this.#config), {
+    this.#state = restoreBucketState(room, pairingSettings(this.#config), {
       ...this.#storage.loadLive(),
       nextRank: 1,
     });
-    this.#tokenExpiryAt = this.#storage.tokenExpiryAt();
+    this.#tokens = new TokenExpiries(this.#storage);
     this.#watchers = new RequestWatchers(env, tenant, ctx.storage);
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
@@ -131,20 +118,14 @@ export class BucketActor extends Server<Env> {
         );
       },
     );
-    const home = roomName(room);
-    this.#links = new PeerLinks(
-      this.#storage,
-      (to, messages) => this.#peer(to).peer(home, messages),
-      () => this.#reschedule(),
-    );
-    this.#asks = new HandOverAsks(
-      (a: Ask) => this.#peer(a.home).handOver(home, a.requestId, a.pairId),
-      (pairId, answers) => {
+    this.#peers = new BucketPeers(env, tenant, roomName(room), this.#storage, {
+      answered: (pairId, answers) => {
         const clock = this.#clock();
         this.#expire(clock);
         this.#run(handover.handOverAnswered(this.#state, clock, pairId, answers));
       },
-    );
+      retryLater: () => this.#reschedule(),
+    });
     ctx.blockConcurrencyWhile(async () => {
       this.#alarmAt = await ctx.storage.getAlarm();
       this.#reschedule();
@@ -152,9 +133,7 @@ export class BucketActor extends Server<Env> {
     // A setup that was under way when the actor was evicted is asked for again; the services
     // get the same idempotency keys, so they create one session, not two.
     this.#setups.resume(this.#state.matches.values());
-    // Messages a restart left undelivered, and asks whose answers died with the last instance.
-    this.#links.kick();
-    this.#asks.start(handover.pendingAsks(this.#state));
+    this.#peers.resume(this.#state);
     const fingerprint = pairingFingerprint(this.#state.settings);
     if (this.#storage.pairingFingerprint() !== fingerprint) {
       if (this.#state.queue.length > 1) this.#run(bucket.resettle(this.#state, this.#clock()).step);
@@ -200,10 +179,7 @@ export class BucketActor extends Server<Env> {
     }
     const tokenExpiresAt = Number(ctx.request.headers.get(TOKEN_EXP_HEADER) ?? 0);
     connection.setState({ userId, tokenExpiresAt });
-    if (tokenExpiresAt > 0 && (this.#tokenExpiryAt === null || tokenExpiresAt < this.#tokenExpiryAt)) {
-      this.#tokenExpiryAt = tokenExpiresAt;
-      this.#storage.setTokenExpiryAt(tokenExpiresAt);
-    }
+    this.#tokens.opened(tokenExpiresAt);
     // The newest socket takes over: a reload or a second tab must not leave two live views.
     for (const other of this.getConnections<SocketState>(userId)) {
       if (other.id !== connection.id) other.close(CloseCode.replaced, "replaced by a newer connection");
@@ -226,26 +202,12 @@ export class BucketActor extends Server<Env> {
     // A frame that crossed our close (the SDK's opening ping meeting a 4409, say) gets no answer:
     // a send after close() throws.
     if (!userId || connection.readyState !== WebSocket.READY_STATE_OPEN) return;
-    const size = typeof message === "string" ? message.length : message.byteLength;
-    if (size > MAX_CLIENT_FRAME_BYTES) {
-      this.#refuse(connection, "frame_too_large", `Frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes.`);
+    const read = readClientFrame(message);
+    if (!read.ok) {
+      this.#refuse(connection, read.code, read.message);
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
-    } catch {
-      this.#refuse(connection, "invalid_frame", "Frames must be JSON objects with a `type`.");
-      return;
-    }
-    const parsed = clientFrameSchema.safeParse(json);
-    if (!parsed.success) {
-      const detail = parsed.error.issues[0];
-      const where = detail?.path.length ? ` at ${detail.path.join(".")}` : "";
-      this.#refuse(connection, "invalid_frame", `Invalid frame${where}: ${detail?.message ?? "unknown"}.`);
-      return;
-    }
-    const frame = parsed.data;
+    const frame = read.frame;
     if (frame.type === "ping") {
       connection.send(JSON.stringify({ type: "pong" } satisfies ServerFrame));
       return;
@@ -278,14 +240,13 @@ export class BucketActor extends Server<Env> {
     this.#alarmAt = null;
     const clock = this.#clock();
     this.#expire(clock);
-    if (this.#tokenExpiryAt !== null && this.#tokenExpiryAt <= clock.now) this.#closeExpiredTokens(clock.now);
+    this.#tokens.closeExpired(this.getConnections<SocketState>(), clock.now);
     if (this.#pruneAt !== null && this.#pruneAt <= clock.now) {
       this.#storage.pruneEnded(clock.now);
       const oldest = this.#storage.oldestEndedAt();
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
-    const linksRetryAt = this.#links.retryAt;
-    if (linksRetryAt !== null && linksRetryAt <= clock.now) this.#links.kick();
+    this.#peers.retryIfDue(clock.now);
     const setupCheckAt = this.#setups.checkAt;
     if (setupCheckAt !== null && setupCheckAt <= clock.now) this.#setups.resume(this.#state.matches.values());
     this.#reschedule();
@@ -379,10 +340,11 @@ export class BucketActor extends Server<Env> {
     const live = viaGuest
       ? bucket.liveRequestOf(this.#state, userId)
       : bucket.ownRequestOf(this.#state, userId);
-    if (live?.matchId !== matchId) return this.#whyNotConfirmable(userId, matchId);
+    if (live?.matchId !== matchId)
+      return whyNotConfirmable(this.#storage.findMatch(matchId), userId, matchId);
     const requestId = live.id;
     if (live.away) {
-      const there = await this.#peer(live.away.room).respond(userId, matchId, confirmed, true);
+      const there = await this.#peers.stub(live.away.room).respond(userId, matchId, confirmed, true);
       if (!there.ok) return there;
       return { ok: true, state: there.state, view: (await this.#viewWithMatch(requestId))! };
     }
@@ -473,12 +435,8 @@ export class BucketActor extends Server<Env> {
     const r = this.#state.requests.get(requestId) ?? this.#storage.findRequest(requestId);
     if (!r?.matchId || r.room === null || r.room === roomName(this.bucket)) return this.#viewOf(requestId);
     // RPC hands tuples back as plain arrays; the fields are the same.
-    const m = (await this.#peer(r.room).matchFor(r.userId, r.matchId)) as Match | null;
+    const m = (await this.#peers.stub(r.room).matchFor(r.userId, r.matchId)) as Match | null;
     return requestView(this.bucket, r, m ?? undefined, null);
-  }
-
-  #peer(room: string) {
-    return bucketActor(this.env, bucketActorName(this.#tenant, parseRoomName(room)!));
   }
 
   #viewOf(requestId: string): RequestView | null {
@@ -488,19 +446,6 @@ export class BucketActor extends Server<Env> {
       ? (this.#state.matches.get(r.matchId) ?? this.#storage.findMatch(r.matchId))
       : undefined;
     return requestView(this.bucket, r, m, r.status === "PENDING" ? queuePosition(this.#state, r.id) : null);
-  }
-
-  #whyNotConfirmable(userId: string, matchId: string): Refusal {
-    const m = this.#storage.findMatch(matchId);
-    if (!m?.users.includes(userId)) return notFound(`No match ${matchId} of yours is known.`);
-    if (m.reason === "confirm_timeout") {
-      return refusal(410, "confirm_window_over", "The confirmation window is over; join the queue again.");
-    }
-    return refusal(
-      409,
-      "match_not_pending",
-      `The match is already ${m.status}; there is nothing to confirm.`,
-    );
   }
 
   #clock(): Clock {
@@ -522,18 +467,13 @@ export class BucketActor extends Server<Env> {
     // A refused hand-over writes nothing but is counted.
     if (step.wroteAnything || step.tallies.length > 0) this.#reporter.changed(step.tallies);
     this.#watchers.changed(step.requests.values(), (id) => this.#viewOf(id));
-    const rooms = new Set<string>();
-    const asks: Ask[] = [];
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {
         for (const c of this.getConnections(effect.userId)) c.close(effect.code, effect.reason);
       } else if (effect.kind === "setup") this.#setups.start(effect.match);
-      else if (effect.kind === "peer") rooms.add(effect.room);
-      else asks.push(effect);
     }
-    if (rooms.size > 0) this.#links.kick(rooms);
-    if (asks.length > 0) this.#asks.start(asks);
+    this.#peers.perform(step.effects);
     for (const r of step.requests.values()) {
       // A guest entry holds no claim: its home's request does.
       if (r.endedAt === null || r.home !== null) continue;
@@ -563,31 +503,15 @@ export class BucketActor extends Server<Env> {
     }
   }
 
-  /**
-   * Close sockets whose token has expired (4001; the request keeps its reconnect grace, so a
-   * client with a fresh token resumes), and find the next expiry in the same pass.
-   */
-  #closeExpiredTokens(now: number): void {
-    let earliest: number | null = null;
-    for (const c of this.getConnections<SocketState>()) {
-      const exp = c.state?.tokenExpiresAt ?? 0;
-      if (exp <= 0) continue;
-      if (exp <= now) c.close(CloseCode.unauthorized, "token expired");
-      else if (earliest === null || exp < earliest) earliest = exp;
-    }
-    this.#tokenExpiryAt = earliest;
-    this.#storage.setTokenExpiryAt(earliest);
-  }
-
   #reschedule(): void {
     const candidates = [
       bucket.nextDeadline(this.#state),
       this.#pruneAt,
-      this.#tokenExpiryAt,
+      this.#tokens.at,
       this.#outbox.dueAt,
       // A match that is setting up has no deadline of its own: only this wakes a lost setup.
       this.#setups.checkAt,
-      this.#links.retryAt,
+      this.#peers.retryAt,
     ];
     let next: number | null = null;
     for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
@@ -596,18 +520,4 @@ export class BucketActor extends Server<Env> {
     if (next === null) void this.ctx.storage.deleteAlarm();
     else void this.ctx.storage.setAlarm(next);
   }
-}
-
-function settingsFrom(c: Config): Settings {
-  return {
-    queueTimeoutMs: c.MATCH_TIMEOUT_SECONDS * 1000,
-    confirmTimeoutMs: c.CONFIRM_TIMEOUT_SECONDS * 1000,
-    reconnectGraceMs: c.RECONNECT_GRACE_SECONDS * 1000,
-    orchestrate: c.QUESTION_SERVICE_URL !== undefined || c.COLLAB_SERVICE_URL.length > 0,
-    rematchCooldownMs: c.REMATCH_COOLDOWN_SECONDS * 1000,
-    ratingWindow: c.RATING_WINDOW,
-    ratingWidenStep: c.RATING_WIDEN_STEP,
-    ratingWidenMs: c.RATING_WIDEN_SECONDS * 1000,
-    widenAfterMs: c.WIDEN_AFTER_SECONDS * 1000,
-  };
 }

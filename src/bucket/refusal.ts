@@ -1,4 +1,5 @@
 import { JOIN_WINDOW_SECONDS } from "../matching/joinRate.ts";
+import type { Match } from "../matching/types.ts";
 import { CloseCode } from "../protocol/frames.ts";
 import { parseUserActorName, splitTenant } from "../tenancy.ts";
 
@@ -74,4 +75,13 @@ export function joinRefusal(code: string, message: string): Refusal {
           ? maintenance()
           : unavailable();
   return { ...known, message };
+}
+
+/** Why a confirm or decline of `matchId` (as stored: ended, or unknown) cannot be taken. */
+export function whyNotConfirmable(m: Match | undefined, userId: string, matchId: string): Refusal {
+  if (!m?.users.includes(userId)) return notFound(`No match ${matchId} of yours is known.`);
+  if (m.reason === "confirm_timeout") {
+    return refusal(410, "confirm_window_over", "The confirmation window is over; join the queue again.");
+  }
+  return refusal(409, "match_not_pending", `The match is already ${m.status}; there is nothing to confirm.`);
 }

@@ -107,6 +107,37 @@ export type ClientFrame = z.infer<typeof clientFrameSchema>;
 /** Frames larger than this are refused unread: every legitimate client frame is tiny. */
 export const MAX_CLIENT_FRAME_BYTES = 1024;
 
+/** A client's frame as read off the socket: the frame, or the `error` frame that answers it. */
+export function readClientFrame(
+  message: string | ArrayBuffer | ArrayBufferView,
+): { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string } {
+  const size = typeof message === "string" ? message.length : message.byteLength;
+  if (size > MAX_CLIENT_FRAME_BYTES) {
+    return {
+      ok: false,
+      code: "frame_too_large",
+      message: `Frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes.`,
+    };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
+  } catch {
+    return { ok: false, code: "invalid_frame", message: "Frames must be JSON objects with a `type`." };
+  }
+  const parsed = clientFrameSchema.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues[0];
+    const where = detail?.path.length ? ` at ${detail.path.join(".")}` : "";
+    return {
+      ok: false,
+      code: "invalid_frame",
+      message: `Invalid frame${where}: ${detail?.message ?? "unknown"}.`,
+    };
+  }
+  return { ok: true, frame: parsed.data };
+}
+
 /** Close codes the server uses, named once. */
 export const CloseCode = {
   normal: 1000,
