@@ -9,7 +9,6 @@ import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
 import type { Clock, Match } from "../matching/types.ts";
-import { collabPoolFor } from "../orchestration/collabPool.ts";
 import { CloseCode, type ErrorCode, readClientFrame, type ServerFrame } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, roomName } from "../protocol/values.ts";
@@ -26,7 +25,7 @@ import { pairingSettings } from "./pairingSettings.ts";
 import { RequestWatchers } from "./RequestWatchers.ts";
 import { notFound, type Refusal, refusalClose, whyNotConfirmable } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
-import { SessionSetups } from "./SessionSetups.ts";
+import { SessionSetups, sessionServices } from "./SessionSetups.ts";
 import { TokenExpiries } from "./TokenExpiries.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
@@ -101,23 +100,15 @@ export class BucketActor extends Server<Env> {
       this.#config.DATABASE_URL,
       this.#config.NEON_WS_PROXY,
     );
-    this.#setups = new SessionSetups(
-      {
-        questionServiceUrl: this.#config.QUESTION_SERVICE_URL,
-        collabServiceUrl: collabPoolFor(this, this.#config.COLLAB_SERVICE_URL),
-      },
-      tenant,
-      room,
-      (matchId, answer) => {
-        const clock = this.#clock();
-        this.#expire(clock);
-        this.#run(
-          answer.ok
-            ? bucket.setupSucceeded(this.#state, clock, matchId, answer.ids).step
-            : bucket.setupFailed(this.#state, clock, matchId).step,
-        );
-      },
-    );
+    this.#setups = new SessionSetups(sessionServices(this, this.#config), tenant, room, (matchId, answer) => {
+      const clock = this.#clock();
+      this.#expire(clock);
+      this.#run(
+        answer.ok
+          ? bucket.setupSucceeded(this.#state, clock, matchId, answer.ids).step
+          : bucket.setupFailed(this.#state, clock, matchId).step,
+      );
+    });
     this.#peers = new BucketPeers(env, tenant, roomName(room), this.#storage, {
       answered: (pairId, answers) => {
         const clock = this.#clock();

@@ -1,11 +1,25 @@
+import type { Config } from "../config.ts";
 import { errorMessage } from "../errorMessage.ts";
 import type { Match } from "../matching/types.ts";
-import type { CollabPool } from "../orchestration/collabPool.ts";
+import { type CollabPool, collabPoolFor } from "../orchestration/collabPool.ts";
 import { type SessionIds, setUpSession } from "../orchestration/setUpSession.ts";
 import type { Bucket } from "../protocol/values.ts";
 
 /** Longer than a whole setUpSession (attempts x timeout + backoff), so a live one is never doubled. */
 const SETUP_WATCHDOG_MS = 30_000;
+
+/** The services a deployment's actors ask on confirm; the collaboration pool is one per `owner`. */
+export type SessionServices = {
+  questionServiceUrl: string | undefined;
+  collabServiceUrl: CollabPool | undefined;
+};
+
+export function sessionServices(owner: object, config: Config): SessionServices {
+  return {
+    questionServiceUrl: config.QUESTION_SERVICE_URL,
+    collabServiceUrl: collabPoolFor(owner, config.COLLAB_SERVICE_URL),
+  };
+}
 
 export type SetupAnswer = { ok: true; ids: SessionIds } | { ok: false };
 
@@ -18,7 +32,7 @@ export type SetupAnswer = { ok: true; ids: SessionIds } | { ok: false };
  * session, not two.
  */
 export class SessionSetups {
-  readonly #services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined };
+  readonly #services: SessionServices;
   readonly #tenant: string;
   /** The match's bucket: the one bucket's, or each challenge match's own. */
   readonly #bucketOf: (match: Match) => Bucket;
@@ -28,7 +42,7 @@ export class SessionSetups {
   #checkAt: number | null = null;
 
   constructor(
-    services: { questionServiceUrl: string | undefined; collabServiceUrl: CollabPool | undefined },
+    services: SessionServices,
     tenant: string,
     bucket: Bucket | ((match: Match) => Bucket),
     answered: (matchId: string, answer: SetupAnswer) => void,

@@ -2,11 +2,10 @@ import { type Connection, type ConnectionContext, Server, type WSMessage } from 
 import { registryShard, userActor } from "../actors.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { OutboxDelivery } from "../bucket/OutboxDelivery.ts";
-import { SessionSetups, type SetupAnswer } from "../bucket/SessionSetups.ts";
+import { SessionSetups, type SetupAnswer, sessionServices } from "../bucket/SessionSetups.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { partOf } from "../matching/describe.ts";
-import { collabPoolFor } from "../orchestration/collabPool.ts";
 import type { AcceptChallengeAnswer, ChallengeView, UserFrame } from "../protocol/challenges.ts";
 import { userClientFrameSchema } from "../protocol/challenges.ts";
 import { CloseCode } from "../protocol/frames.ts";
@@ -105,10 +104,7 @@ export class UserActor extends Server<Env> {
       this.#config.NEON_WS_PROXY,
     );
     this.#setups = new SessionSetups(
-      {
-        questionServiceUrl: this.#config.QUESTION_SERVICE_URL,
-        collabServiceUrl: collabPoolFor(this, this.#config.COLLAB_SERVICE_URL),
-      },
+      sessionServices(this, this.#config),
       this.#tenant,
       (match) => this.#storage.setup(match.id)?.bucket ?? { difficulty: "easy", topic: "unknown" },
       (matchId, answer) => this.#setupAnswered(matchId, answer),
