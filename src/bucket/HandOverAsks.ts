@@ -8,10 +8,10 @@ const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 
 /**
- * A bucket's hand-over asks (`handover.ts`): for a pair it holds, ask each guest's home, and
- * once every ask has an answer, hand them all back to be decided together. An ask that fails is
- * asked again (the home answers the same ask the same way); a restarted bucket asks again for
- * every pair it still holds, since answers die with the instance that waited for them.
+ * A bucket's hand-over asks (`handover.ts`): ask a guest's home for it, and hand the answer back
+ * to be decided. An ask that fails is asked again (the home answers the same ask the same way);
+ * a restarted bucket asks again for every pair it still holds, since answers die with the
+ * instance that waited for them.
  */
 export class HandOverAsks {
   readonly #ask: (ask: Ask) => Promise<HandOverAnswer>;
@@ -27,14 +27,19 @@ export class HandOverAsks {
   }
 
   start(asks: Ask[]): void {
-    const byPair = new Map<string, Ask[]>();
-    for (const a of asks) (byPair.get(a.pairId) ?? byPair.set(a.pairId, []).get(a.pairId)!).push(a);
-    for (const [pairId, list] of byPair) {
-      if (this.#inFlight.has(pairId)) continue;
-      this.#inFlight.add(pairId);
-      void Promise.all(list.map(async (a) => ({ ...a, answer: await this.#persist(a) })))
-        .then((answers) => this.#answered(pairId, answers))
-        .finally(() => this.#inFlight.delete(pairId));
+    for (const a of asks) {
+      const key = `${a.pairId} ${a.requestId}`;
+      if (this.#inFlight.has(key)) continue;
+      this.#inFlight.add(key);
+      void this.#persist(a)
+        .then((answer) => {
+          this.#inFlight.delete(key);
+          this.#answered(a.pairId, [{ home: a.home, requestId: a.requestId, answer }]);
+        })
+        .catch((e) => {
+          this.#inFlight.delete(key);
+          console.error(`hand-over answer for ${a.pairId} could not be applied: ${errorMessage(e)}`);
+        });
     }
   }
 

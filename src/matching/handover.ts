@@ -67,13 +67,13 @@ export function handOver(
   const r = s.requests.get(requestId);
   if (!r || r.home !== null) {
     step.tallies.push({ kind: "handover", granted: false });
-    return { step, result: { granted: false } };
+    return { step, result: { granted: false, epoch: null } };
   }
   // The same ask again (the asker restarted before the answer reached it).
   if (r.away?.room === from && r.away.pairId === pairId) return { step, result: { granted: true } };
   if (!r.also.includes(from) || !available(r)) {
     step.tallies.push({ kind: "handover", granted: false });
-    return { step, result: { granted: false } };
+    return { step, result: { granted: false, epoch: r.also.includes(from) ? r.epoch : null } };
   }
   step.tallies.push({ kind: "handover", granted: true });
   dequeue(s, r.id);
@@ -88,7 +88,14 @@ export function handOver(
 
 export type AskAnswer = { home: string; requestId: string; answer: HandOverAnswer };
 
-/** At the guest bucket: every home asked for pair `pairId` has answered. */
+/**
+ * At the guest bucket: the home asked for one request of pair `pairId` answered. The pair's
+ * requests are taken in `pairOrder`: granted, the next one is taken (asked for, or taken from this
+ * bucket's own queue), and with both the match is proposed. Refused (the request went to another
+ * pair), the pair falls apart: what it was granted goes back, its stale entry is dropped, and
+ * the rest waits and is paired again at once. Because every bucket takes requests in the same
+ * order, the pair holding the first of two contested requests always gets on.
+ */
 export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, answers: AskAnswer[]): Step {
   const step = new Step();
   const pair = s.held.get(pairId);
@@ -96,28 +103,64 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
     const r = id === undefined ? undefined : s.requests.get(id);
     return r && r.status === "PENDING" && r.holdFor === pairId ? r : undefined;
   };
-  const a = held(pair?.[0]);
-  const b = held(pair?.[1]);
-  s.held.delete(pairId);
-  if (a && b && answers.every((x) => x.answer.granted)) {
-    propose(s, clock, step, a, b, pairId);
-    return step;
+  const granted: AskAnswer[] = [];
+  /** Refused, but placed again since: not stale, it waits on here. */
+  const placedSince = new Set<string>();
+  let refused = pair === undefined;
+  for (const a of answers) {
+    if (a.answer.granted) {
+      granted.push(a);
+      continue;
+    }
+    refused = true;
+    const r = held(a.requestId);
+    if (!r) continue;
+    if (a.answer.epoch !== null && r.epoch > a.answer.epoch) placedSince.add(r.id);
+    // Stale: the withdrawal this refusal overtook will find nothing.
+    else drop(s, clock, step, r);
   }
-  for (const { home, requestId, answer } of answers) {
-    const r = held(requestId);
-    if (answer.granted) {
-      step.peer(home, { kind: "giveBack", requestId, pairId });
-      // It comes back with the home's next placement, like in every other guest bucket.
-      if (r) drop(s, clock, step, r);
-    } else if (r) {
-      // Refused: the entry is stale, and the withdrawal it overtook will find nothing.
-      drop(s, clock, step, r);
+  if (!refused && pair) {
+    const [firstId, secondId] = pair;
+    const first = held(firstId);
+    // The second request is held only if it is a guest; one of this bucket's own waits in the queue.
+    const second = held(secondId) ?? waitingHere(s, secondId);
+    const askedSecond = answers.some((a) => a.requestId === secondId);
+    if (first && second && (askedSecond || second.home === null)) {
+      if (second.holdFor !== pairId) dequeue(s, second.id);
+      s.held.delete(pairId);
+      propose(s, clock, step, first, second, pairId);
+      syncGuests(s, step);
+      return step;
+    }
+    if (first && second?.home) {
+      step.effects.push({ kind: "ask", home: second.home, requestId: second.id, pairId });
+      return step;
     }
   }
+  // The pair falls apart: give back what it was granted; its entries come back with their
+  // homes' next placements, like in every other guest bucket.
+  s.held.delete(pairId);
+  const givenBack = new Set<string>();
+  for (const { home, requestId } of granted) {
+    step.peer(home, { kind: "giveBack", requestId, pairId });
+    givenBack.add(requestId);
+    const r = held(requestId);
+    if (r) drop(s, clock, step, r);
+  }
   const back: MatchRequest[] = [];
-  for (const r of [a, b]) {
-    if (r?.status !== "PENDING" || r.holdFor !== pairId) continue;
+  for (const [i, id] of (pair ?? []).entries()) {
+    const r = held(id);
+    if (!r) continue;
+    if (r.home !== null && i === 0 && !placedSince.has(r.id)) {
+      // A first guest still held was granted earlier (the second is asked only after it).
+      if (!givenBack.has(r.id)) step.peer(r.home, { kind: "giveBack", requestId: r.id, pairId });
+      drop(s, clock, step, r);
+      continue;
+    }
+    // This bucket's own first request, a second guest not asked for yet, or a guest placed
+    // again since its refusal: waiting again.
     r.holdFor = null;
+    r.heldWith = null;
     enqueue(s, r);
     s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
     step.wroteRequest(r);
@@ -128,13 +171,26 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
   return step;
 }
 
-/** Asks a restarted bucket must make again: those of every pair it still holds. */
+/** One of this bucket's own requests, waiting in its queue (not held, present). */
+function waitingHere(s: BucketState, id: string): MatchRequest | undefined {
+  const r = s.requests.get(id);
+  return r && r.home === null && r.status === "PENDING" && r.holdFor === null && r.graceUntil === null
+    ? r
+    : undefined;
+}
+
+/**
+ * Asks a restarted bucket must make again, since answers die with the instance that waited: the
+ * first guest of every pair it still holds (asked again, a home answers a grant the same way).
+ */
 export function pendingAsks(s: BucketState): { home: string; requestId: string; pairId: string }[] {
   const asks: { home: string; requestId: string; pairId: string }[] = [];
   for (const [pairId, ids] of s.held) {
-    for (const id of new Set(ids)) {
+    for (const id of ids) {
       const r = s.requests.get(id);
-      if (r?.home) asks.push({ home: r.home, requestId: id, pairId });
+      if (!r?.home || r.holdFor !== pairId || r.status !== "PENDING") continue;
+      asks.push({ home: r.home, requestId: id, pairId });
+      break;
     }
   }
   return asks;

@@ -645,6 +645,7 @@ function compare(h: Harness, model: Model, where: string): void {
       widenAt: _w,
       epoch: _p,
       holdFor: _f,
+      heldWith: _hw,
       away: _y,
       room: _r,
       ...gotFields

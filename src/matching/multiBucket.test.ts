@@ -148,7 +148,11 @@ class Network {
       also: [...new Set(also)].filter((r) => r !== home).slice(0, 3),
       widen,
     });
-    if (!held) this.claims.set(userId, { room: home, requestId: out.result.request.id });
+    if (!held) {
+      this.claims.set(userId, { room: home, requestId: out.result.request.id });
+      // A new request: whatever match an earlier one was in ended while its socket was gone.
+      this.inMatch.set(userId, null);
+    }
     this.apply(home, out.step);
   }
 
@@ -266,7 +270,41 @@ class Network {
     for (const room of ROOMS) this.expire(room);
   }
 
-  /** Deliver everything, in a fixed order. */
+  /**
+   * Deliver in rounds, as buckets running side by side at the same pace do: each round delivers
+   * one message of every link, then every ask made so far, then every answer. This is where
+   * two buckets' asks for each other's requests cross, round after round.
+   */
+  settleInLockstep(): void {
+    for (let round = 0; ; round++) {
+      assert.ok(round < 1_000, "messages never settle in lockstep");
+      const heads = [...this.links.values()].filter((l) => l.length > 0);
+      const asks = this.asks.splice(0);
+      const answers = this.answers.splice(0);
+      if (heads.length + asks.length + answers.length === 0) return;
+      for (const list of heads) {
+        const { from, to, message } = list.shift()!;
+        this.expire(to);
+        this.apply(to, receive(this.state(to), this.clock, from, message));
+      }
+      for (const ask of asks) {
+        this.expire(ask.home);
+        const out = handOver(this.state(ask.home), this.clock, ask.from, ask.requestId, ask.pairId);
+        this.apply(ask.home, out.step);
+        this.answers.push({
+          to: ask.from,
+          pairId: ask.pairId,
+          home: ask.home,
+          requestId: ask.requestId,
+          answer: out.result,
+        });
+      }
+      for (const a of answers)
+        this.answered(a.to, a.pairId, { home: a.home, requestId: a.requestId, answer: a.answer });
+    }
+  }
+
+  /** Deliver everything, the first pending thing each time. */
   settle(): void {
     for (let n = 0; this.deliver(0); n++) assert.ok(n < 10_000, "messages never settle");
   }
@@ -400,7 +438,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("setup" as const), k: fc.nat(3), ok: fc.boolean() }) },
 );
 
-function run(orchestrate: boolean, cmds: Cmd[]): void {
+function run(orchestrate: boolean, rotate: boolean, cmds: Cmd[]): void {
   const net = new Network(orchestrate);
   for (const [i, c] of cmds.entries()) {
     const where = `command #${i} ${JSON.stringify(c)}`;
@@ -419,13 +457,15 @@ function run(orchestrate: boolean, cmds: Cmd[]): void {
     else net.setupDone(c.k, c.ok);
     checkAlways(net, where);
   }
-  net.settle();
+  if (rotate) net.settleInLockstep();
+  else net.settle();
   checkAtRest(net, "settled");
   // Everyone's time runs out: nothing is left live anywhere, and each request ended once.
   for (let round = 0; round < 6; round++) {
     net.setupDone(0, true);
     net.advance(61_000);
-    net.settle();
+    if (rotate) net.settleInLockstep();
+    else net.settle();
   }
   for (const [room, s] of net.buckets) {
     assert.equal(s.requests.size, 0, `${room} still has live requests after every timeout`);
@@ -434,10 +474,27 @@ function run(orchestrate: boolean, cmds: Cmd[]): void {
   assert.equal(net.claims.size, 0, "a claim outlived its request");
 }
 
+test("a refusal that crosses the request's placement again in the same bucket keeps the new entry", () => {
+  // The guest bucket pairs u3's entry, loses it to a withdrawal, pairs the next placement again
+  // and asks twice: the first ask wins and is given back (its entry went), the home places u3
+  // again, and only then the second ask's refusal arrives. That refusal must not drop the entry
+  // placed after it, or u3 would never wait in medium again.
+  run(false, false, [
+    { t: "join", u: "u3", home: 0, also: [1], widen: false },
+    { t: "join", u: "u2", home: 1, also: [], widen: false },
+    { t: "join", u: "u1", home: 0, also: [], widen: false },
+    { t: "act", u: "u1", kind: "leave" },
+    { t: "join", u: "u1", home: 2, also: [], widen: false },
+  ]);
+});
+
 test("requests in several buckets are paired exactly once, under random interleavings", () => {
   fc.assert(
-    fc.property(fc.boolean(), fc.array(cmdArb, { minLength: 1, maxLength: 80 }), (orchestrate, cmds) =>
-      run(orchestrate, cmds),
+    fc.property(
+      fc.boolean(),
+      fc.boolean(),
+      fc.array(cmdArb, { minLength: 1, maxLength: 80 }),
+      (orchestrate, rotate, cmds) => run(orchestrate, rotate, cmds),
     ),
     { numRuns: Number(process.env.RUNS ?? 400), seed: Number(process.env.SEED ?? 20261201) },
   );
@@ -625,4 +682,34 @@ test("queue order within a bucket is by creation, wherever a request was made", 
   net.join("u4", HARD, [], false, "interviewee");
   net.settle();
   assert.equal(lastOf(net, "u4", "match_found").partnerId, "u1");
+});
+
+test("two homes pairing each other's request at once both make progress (no livelock)", () => {
+  // Each waits at home and in the other's home: each home pairs its own request with the other's
+  // entry and asks for it at the same moment. Taken in a fixed order, one pair wins.
+  for (const [first, second] of [
+    ["u1", "u2"],
+    ["u2", "u1"],
+  ] as const) {
+    const net = new Network();
+    net.join(first, EASY, [MEDIUM], false);
+    net.join(second, MEDIUM, [EASY], false);
+    net.settleInLockstep();
+    const found = lastOf(net, "u1", "match_found");
+    assert.equal(found.partnerId, "u2");
+    assert.equal(lastOf(net, "u2", "match_found").matchId, found.matchId);
+  }
+});
+
+test("three buckets whose guest pairs cross all settle, taking turns", () => {
+  const net = new Network();
+  net.join("u1", EASY, [MEDIUM, HARD], false);
+  net.join("u2", MEDIUM, [HARD, EASY], false);
+  net.join("u3", HARD, [EASY, MEDIUM], false);
+  net.join("u4", "easy.graphs", [EASY, MEDIUM, HARD], false);
+  net.settleInLockstep();
+  const paired = ["u1", "u2", "u3", "u4"].filter((u) =>
+    framesOf(net, u).some((f) => f.type === "match_found"),
+  );
+  assert.equal(paired.length, 4);
 });

@@ -90,9 +90,11 @@ function note(soonest: Map<string, number>, id: string, at: number): void {
 
 /**
  * Pair two compatible requests. Requests this bucket owns are its to take. A guest entry is its
- * home's: the pair is held (both out of the queue) while each guest's home is asked to hand it
- * over, and proposed by `handOverAnswered` only if every home agrees (`handover.ts`). The pair's
- * id becomes the match's.
+ * home's, which must hand it over first (`handover.ts`): the pair is held and its two requests
+ * are taken one after the other in `pairOrder`, each guest by asking its home, and proposed
+ * (the pair's id becoming the match's) once both are. A request this bucket owns is taken
+ * (held, so no other bucket can have it) only when its turn comes; before that it waits on in
+ * the queue, and whoever takes it first wins.
  */
 function pairUp(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: MatchRequest): void {
   const id = clock.newId("mat");
@@ -100,14 +102,21 @@ function pairUp(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: Ma
     propose(s, clock, step, a, b, id);
     return;
   }
-  s.held.set(id, [a.id, b.id]);
-  for (const r of [a, b]) {
-    dequeue(s, r.id);
-    r.holdFor = id;
-    r.recheckAt = null;
-    step.wroteRequest(r);
-    if (r.home !== null) step.effects.push({ kind: "ask", home: r.home, requestId: r.id, pairId: id });
-  }
+  const [first, second] = a.id < b.id ? [a, b] : [b, a];
+  s.held.set(id, [first.id, second.id]);
+  hold(step, s, first, id, second.id);
+  // A guest's turn comes later but it waits for its pair: it is not paired twice here.
+  if (second.home !== null) hold(step, s, second, id, first.id);
+  const asked = first.home !== null ? first : second;
+  step.effects.push({ kind: "ask", home: asked.home!, requestId: asked.id, pairId: id });
+}
+
+function hold(step: Step, s: BucketState, r: MatchRequest, pairId: string, heldWith: string): void {
+  dequeue(s, r.id);
+  r.holdFor = pairId;
+  r.heldWith = heldWith;
+  r.recheckAt = null;
+  step.wroteRequest(r);
 }
 
 export function propose(
@@ -142,6 +151,7 @@ export function propose(
     r.status = "MATCHED";
     r.matchId = m.id;
     r.holdFor = null;
+    r.heldWith = null;
     r.room = roomName(s.bucket);
     r.recheckAt = null;
     r.pausedRemainingMs = Math.max(0, r.expiresAt - clock.now);

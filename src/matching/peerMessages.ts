@@ -55,7 +55,8 @@ export type PeerMessage =
   | { kind: "command"; requestId: string; userId: string; command: ClientCommand };
 
 /**
- * A home's answer to "hand request X over for pair P". A refusal means the entry asked about is
- * stale: the request stopped being available (and a withdrawal is on its way) or ended.
+ * A home's answer to "hand request X over for pair P". A refusal carries the home's epoch then
+ * (null: the request has ended): an entry placed before that is stale, but one placed since (the
+ * request came back meanwhile, which the asking bucket may hear of before this answer) is not.
  */
-export type HandOverAnswer = { granted: boolean };
+export type HandOverAnswer = { granted: true } | { granted: false; epoch: number | null };

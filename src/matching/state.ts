@@ -21,7 +21,10 @@ export interface BucketState {
    * has waited longest, wherever it was created. Requests held for a pair are not in it.
    */
   queue: string[];
-  /** Pairs held while their guests' homes are asked to hand them over: pair id -> request ids. */
+  /**
+   * Pairs held while their guests' homes are asked to hand them over: pair id -> its two request
+   * ids in the order they are taken (`pairOrder`).
+   */
   held: Map<string, [string, string]>;
   nextRank: number;
   deadlines: DeadlineHeap;
@@ -56,10 +59,7 @@ export function restoreBucketState(
     s.requests.set(r.id, r);
     s.byUser.set(r.userId, r.id);
     if (r.status === "PENDING" && r.holdFor !== null) {
-      const pair = s.held.get(r.holdFor);
-      // Both sides of a held pair are stored; a side that ended meanwhile is simply missing.
-      if (pair) pair[1] = r.id;
-      else s.held.set(r.holdFor, [r.id, ""]);
+      s.held.set(r.holdFor, pairOrder(r.id, r.heldWith ?? ""));
       s.deadlines.push({ at: r.expiresAt, kind: "queue", id: r.id });
     } else if (r.status === "PENDING") {
       s.queue.push(r.id);
@@ -78,11 +78,28 @@ export function restoreBucketState(
   return s;
 }
 
-export type FlexibleFields = "home" | "also" | "widenAt" | "epoch" | "holdFor" | "away" | "room";
+/**
+ * The order in which a pair's two requests are taken: by id, the same order in every bucket, so
+ * two buckets that each want both of two requests never each take one and wait for the other.
+ */
+export function pairOrder(a: string, b: string): [string, string] {
+  return a < b ? [a, b] : [b, a];
+}
+
+export type FlexibleFields = "home" | "also" | "widenAt" | "epoch" | "holdFor" | "heldWith" | "away" | "room";
 
 /** A request's flexible fields when it waits in its own bucket only (and rows from before them). */
 export function inItsOwnBucket(): Pick<MatchRequest, FlexibleFields> {
-  return { home: null, also: [], widenAt: null, epoch: 0, holdFor: null, away: null, room: null };
+  return {
+    home: null,
+    also: [],
+    widenAt: null,
+    epoch: 0,
+    holdFor: null,
+    heldWith: null,
+    away: null,
+    room: null,
+  };
 }
 
 /**

@@ -90,6 +90,7 @@ export function join(
     widenAt: profile.widen ? clock.now + s.settings.widenAfterMs : null,
     epoch: 0,
     holdFor: null,
+    heldWith: null,
     away: null,
     room: null,
   };

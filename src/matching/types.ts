@@ -70,6 +70,8 @@ export interface MatchRequest {
   epoch: number;
   /** Set while hand-overs are asked for a pair this request is held for (out of the queue). */
   holdFor: string | null;
+  /** The other request of that pair (which may itself wait on in the queue: `pairing.ts`). */
+  heldWith: string | null;
   /** Owned requests handed over to another bucket (status MATCHED here): where, for which pair. */
   away: { room: string; pairId: string } | null;
   /** The room that paired it (its own room, or the guest bucket's), once paired. */
