@@ -16,6 +16,12 @@ import { READY_TIMEOUT_MS, type Server, startServer, stopServers } from "../supp
 
 const SECRET = "closes-test-secret-0123456789abcdef0123456789";
 const PROMPT_MS = 500;
+/**
+ * The 4001 close is measured from the token's expiry, so it also holds the alarm's own delay,
+ * which on two shared cores under a full test run reached 553 ms once. The fault this guards
+ * against (#12) held closes back ~10 s; 2 s still tells the two apart.
+ */
+const ALARM_PROMPT_MS = 2_000;
 
 let main: Server;
 let maintenance: Server;
@@ -115,7 +121,7 @@ describe("closes the server starts reach the client at once (#12)", () => {
     expect(closed.code).toBe(4001);
     // The token's `exp` is whole seconds: the close is due at most `ttlSeconds` after issue.
     const dueAt = performance.now() - (Date.now() - (Math.floor(issued / 1000) + ttlSeconds) * 1000);
-    expect(closed.at - dueAt).toBeLessThan(PROMPT_MS);
+    expect(closed.at - dueAt).toBeLessThan(ALARM_PROMPT_MS);
   });
 
   it("1000 after match_ready and after cancelled", async () => {
