@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { compatibleFrom } from "../src/matching/compatibility.ts";
-import { createBucketState, inItsOwnBucket } from "../src/matching/state.ts";
+import { createBucketState } from "../src/matching/state.ts";
+import { requestRow } from "../src/matching/testHarness.ts";
 import * as core from "../src/matching/transitions.ts";
 import type { Clock, Profile } from "../src/matching/types.ts";
 import { settings } from "./core.ts";
@@ -52,22 +53,8 @@ describe("the incompatible bucket's ratings", () => {
   it("keep every other waiting interviewer beyond the joiner's reach for longer than any queue timeout", () => {
     const waiting = 1000;
     const longestQueueMs = 3600_000;
-    const request = (userId: string, p: Profile, createdAt: number) => ({
-      ...p,
-      id: `req_${userId}`,
-      userId,
-      recheckAt: null,
-      rank: 0,
-      status: "PENDING" as const,
-      createdAt,
-      expiresAt: createdAt + longestQueueMs,
-      pausedRemainingMs: null,
-      matchId: null,
-      graceUntil: null,
-      endedAt: null,
-      outcome: null,
-      ...inItsOwnBucket(),
-    });
+    const request = (userId: string, p: Profile, createdAt: number) =>
+      requestRow({ ...p, userId, rank: 0, createdAt, expiresAt: createdAt + longestQueueMs });
     for (const j of [0, 1, 199]) {
       const joiner = request("e", profile("interviewee", joinerRating(j, waiting)), 0);
       const newest = newestInterviewer(j, waiting);

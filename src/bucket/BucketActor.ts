@@ -9,11 +9,13 @@ import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
 import type { Clock, Match } from "../matching/types.ts";
+import { OneAlarm } from "../OneAlarm.ts";
 import { CloseCode, type ErrorCode, readClientFrame, type ServerFrame } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import { type Bucket, roomName } from "../protocol/values.ts";
 import { refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
+import { TokenExpiries } from "../TokenExpiries.ts";
 import { parseBucketActorName } from "../tenancy.ts";
 import { BucketPeers } from "./BucketPeers.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
@@ -26,7 +28,6 @@ import { RequestWatchers } from "./RequestWatchers.ts";
 import { notFound, type Refusal, refusalClose, whyNotConfirmable } from "./refusal.ts";
 import { type QueueFigures, requestView } from "./requestView.ts";
 import { SessionSetups, sessionServices } from "./SessionSetups.ts";
-import { TokenExpiries } from "./TokenExpiries.ts";
 
 /** What a socket remembers about itself; serialized with the socket, so it survives hibernation. */
 type SocketState = { userId: string; tokenExpiresAt: number };
@@ -52,8 +53,7 @@ export class BucketActor extends Server<Env> {
   readonly #config: Config;
   readonly #registry: RegistryClient;
   readonly #gate: JoinGate;
-  /** The alarm time we last asked for, so an unchanged deadline costs no storage write. */
-  #alarmAt: number | null = null;
+  readonly #alarm: OneAlarm;
   /** When ended rows next become old enough to prune. */
   #pruneAt: number | null = null;
   readonly #tokens: TokenExpiries;
@@ -66,6 +66,7 @@ export class BucketActor extends Server<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.#alarm = new OneAlarm(ctx.storage);
     const loaded = configFromEnv(env);
     if (!loaded.ok) throw new Error(`Invalid configuration: ${loaded.problems.map((p) => p.key).join(", ")}`);
     this.#config = loaded.config;
@@ -83,7 +84,9 @@ export class BucketActor extends Server<Env> {
       ...this.#storage.loadLive(),
       nextRank: 1,
     });
-    this.#tokens = new TokenExpiries(this.#storage);
+    this.#tokens = new TokenExpiries(this.#storage.tokenExpiryAt(), (at) =>
+      this.#storage.setTokenExpiryAt(at),
+    );
     this.#watchers = new RequestWatchers(env, tenant, ctx.storage);
     this.#pruneAt = this.#storage.oldestEndedAt();
     if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
@@ -118,7 +121,7 @@ export class BucketActor extends Server<Env> {
       retryLater: () => this.#reschedule(),
     });
     ctx.blockConcurrencyWhile(async () => {
-      this.#alarmAt = await ctx.storage.getAlarm();
+      await this.#alarm.load();
       this.#reschedule();
     });
     // A setup that was under way when the actor was evicted is asked for again; the services
@@ -228,7 +231,7 @@ export class BucketActor extends Server<Env> {
   }
 
   override async onAlarm(): Promise<void> {
-    this.#alarmAt = null;
+    this.#alarm.fired();
     const clock = this.#clock();
     this.#expire(clock);
     this.#tokens.closeExpired(this.getConnections<SocketState>(), clock.now);
@@ -504,11 +507,6 @@ export class BucketActor extends Server<Env> {
       this.#setups.checkAt,
       this.#peers.retryAt,
     ];
-    let next: number | null = null;
-    for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
-    if (next === this.#alarmAt) return;
-    this.#alarmAt = next;
-    if (next === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(next);
+    this.#alarm.aim(candidates);
   }
 }

@@ -58,15 +58,17 @@ export class BucketStorage {
 
   /** Persist one Step's rows, their outbox entries and its messages for other buckets atomically. */
   write(step: Step, recordOutbox: boolean): void {
-    const peers = step.effects.filter((e) => e.kind === "peer");
-    if (!step.wroteAnything && peers.length === 0) return;
+    // Only flexible requests make messages: most steps have none, and allocate nothing for them.
+    if (!step.wroteAnything && !step.effects.some((e) => e.kind === "peer")) return;
     this.#storage.transactionSync(() => {
-      for (const e of peers)
+      for (const e of step.effects) {
+        if (e.kind !== "peer") continue;
         this.#sql.exec(
           "INSERT INTO peer_outbox (room, body) VALUES (?, ?)",
           e.room,
           JSON.stringify(e.message),
         );
+      }
       // Matches first: a consumer replaying the outbox in order sees a match before the
       // request rows that point at it.
       for (const m of step.matches.values()) {

@@ -6,6 +6,7 @@ import { SessionSetups, type SetupAnswer, sessionServices } from "../bucket/Sess
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { partOf } from "../matching/describe.ts";
+import { OneAlarm } from "../OneAlarm.ts";
 import type { AcceptChallengeAnswer, ChallengeView, UserFrame } from "../protocol/challenges.ts";
 import { userClientFrameSchema } from "../protocol/challenges.ts";
 import { CloseCode } from "../protocol/frames.ts";
@@ -82,10 +83,11 @@ export class UserActor extends Server<Env> {
   readonly #sending = new Set<string>();
   /** The channel's open/closed word to the registry, one after the other. */
   #watchSaid: Promise<unknown> = Promise.resolve();
-  #alarmAt: number | null = null;
+  readonly #alarm: OneAlarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.#alarm = new OneAlarm(ctx.storage);
     const loaded = configFromEnv(env);
     if (!loaded.ok) throw new Error(`Invalid configuration: ${loaded.problems.map((p) => p.key).join(", ")}`);
     this.#config = loaded.config;
@@ -110,7 +112,7 @@ export class UserActor extends Server<Env> {
       (matchId, answer) => this.#setupAnswered(matchId, answer),
     );
     ctx.blockConcurrencyWhile(async () => {
-      this.#alarmAt = await ctx.storage.getAlarm();
+      await this.#alarm.load();
       this.#reschedule();
     });
     // A setup lost with the previous instance is asked for again (same idempotency keys).
@@ -351,7 +353,7 @@ export class UserActor extends Server<Env> {
   }
 
   override async onAlarm(): Promise<void> {
-    this.#alarmAt = null;
+    this.#alarm.fired();
     const now = Date.now();
     const tokenExpiryAt = this.#tabs.tokenExpiryAt;
     if (tokenExpiryAt !== null && tokenExpiryAt <= now) this.#tabs.closeExpired(now);
@@ -482,15 +484,13 @@ export class UserActor extends Server<Env> {
       this.#outbox.dueAt,
       this.#setups.checkAt,
       this.#tabs.tokenExpiryAt,
-      this.#storage.oldestEndedAt() === null
-        ? null
-        : this.#storage.oldestEndedAt()! + ENDED_CHALLENGE_RETENTION_MS,
+      pruneAt(this.#storage.oldestEndedAt()),
     ];
-    let next: number | null = null;
-    for (const t of candidates) if (t !== null && (next === null || t < next)) next = t;
-    if (next === this.#alarmAt) return;
-    this.#alarmAt = next;
-    if (next === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(next);
+    this.#alarm.aim(candidates);
   }
+}
+
+/** When ended challenges next become old enough to prune. */
+function pruneAt(oldestEndedAt: number | null): number | null {
+  return oldestEndedAt === null ? null : oldestEndedAt + ENDED_CHALLENGE_RETENTION_MS;
 }

@@ -1,6 +1,6 @@
 import type { Connection } from "partyserver";
 import type { UserFrame } from "../protocol/challenges.ts";
-import { CloseCode } from "../protocol/frames.ts";
+import { earliestAfter, TokenExpiries } from "../TokenExpiries.ts";
 
 /** What a tab's socket remembers; serialized with it, so it survives hibernation. */
 export type TabState = { tokenExpiresAt: number };
@@ -13,25 +13,23 @@ export type TabState = { tokenExpiresAt: number };
  */
 export class UserTabs {
   readonly #connections: () => Iterable<Connection<TabState>>;
-  /** The earliest token expiry among open tabs; a user's tabs are few, so it is found again after hibernation. */
-  #tokenExpiryAt: number | null;
+  /** A user's tabs are few, so the earliest expiry is found again after hibernation, not stored. */
+  readonly #tokens: TokenExpiries;
 
   constructor(connections: () => Iterable<Connection<TabState>>) {
     this.#connections = connections;
-    this.#tokenExpiryAt = this.#earliestTokenExpiry(0);
+    this.#tokens = new TokenExpiries(earliestAfter(connections(), 0));
   }
 
   /** When a tab's token runs out next; null when none will. */
   get tokenExpiryAt(): number | null {
-    return this.#tokenExpiryAt;
+    return this.#tokens.at;
   }
 
   /** A tab opened; true if it is the only one (the channel just opened). */
   opened(connection: Connection<TabState>, tokenExpiresAt: number): boolean {
     connection.setState({ tokenExpiresAt });
-    if (tokenExpiresAt > 0 && (this.#tokenExpiryAt === null || tokenExpiresAt < this.#tokenExpiryAt)) {
-      this.#tokenExpiryAt = tokenExpiresAt;
-    }
+    this.#tokens.opened(tokenExpiresAt);
     return this.#count() === 1;
   }
 
@@ -45,20 +43,7 @@ export class UserTabs {
   }
 
   closeExpired(now: number): void {
-    for (const c of this.#connections()) {
-      const exp = c.state?.tokenExpiresAt ?? 0;
-      if (exp > 0 && exp <= now) c.close(CloseCode.unauthorized, "token expired");
-    }
-    this.#tokenExpiryAt = this.#earliestTokenExpiry(now);
-  }
-
-  #earliestTokenExpiry(after: number): number | null {
-    let earliest: number | null = null;
-    for (const c of this.#connections()) {
-      const exp = c.state?.tokenExpiresAt ?? 0;
-      if (exp > after && (earliest === null || exp < earliest)) earliest = exp;
-    }
-    return earliest;
+    this.#tokens.closeExpired(this.#connections(), now);
   }
 
   #count(): number {

@@ -204,30 +204,40 @@ class Network {
     let i = k % total;
     if (i < heads.length) {
       const [, list] = heads[i]!;
-      const { from, to, message } = list.shift()!;
-      this.expire(to);
-      this.apply(to, receive(this.state(to), this.clock, from, message));
+      this.#receive(list.shift()!);
       return true;
     }
     i -= heads.length;
     if (i < this.asks.length) {
-      const ask = this.asks.splice(i, 1)[0]!;
-      this.expire(ask.home);
-      const out = handOver(this.state(ask.home), this.clock, ask.from, ask.requestId, ask.pairId);
-      this.apply(ask.home, out.step);
-      this.answers.push({
-        to: ask.from,
-        pairId: ask.pairId,
-        home: ask.home,
-        requestId: ask.requestId,
-        answer: out.result,
-      });
+      this.#answer(this.asks.splice(i, 1)[0]!);
       return true;
     }
     i -= this.asks.length;
-    const a = this.answers.splice(i, 1)[0]!;
-    this.answered(a.to, a.pairId, { home: a.home, requestId: a.requestId, answer: a.answer });
+    this.#hear(this.answers.splice(i, 1)[0]!);
     return true;
+  }
+
+  #receive({ from, to, message }: { from: string; to: string; message: PeerMessage }): void {
+    this.expire(to);
+    this.apply(to, receive(this.state(to), this.clock, from, message));
+  }
+
+  /** A home answers an ask; the answer travels back outside the links' order. */
+  #answer(ask: Ask): void {
+    this.expire(ask.home);
+    const out = handOver(this.state(ask.home), this.clock, ask.from, ask.requestId, ask.pairId);
+    this.apply(ask.home, out.step);
+    this.answers.push({
+      to: ask.from,
+      pairId: ask.pairId,
+      home: ask.home,
+      requestId: ask.requestId,
+      answer: out.result,
+    });
+  }
+
+  #hear(a: Answer): void {
+    this.answered(a.to, a.pairId, { home: a.home, requestId: a.requestId, answer: a.answer });
   }
 
   /** As the actor does: a pair is decided once every ask it made has an answer. */
@@ -282,25 +292,9 @@ class Network {
       const asks = this.asks.splice(0);
       const answers = this.answers.splice(0);
       if (heads.length + asks.length + answers.length === 0) return;
-      for (const list of heads) {
-        const { from, to, message } = list.shift()!;
-        this.expire(to);
-        this.apply(to, receive(this.state(to), this.clock, from, message));
-      }
-      for (const ask of asks) {
-        this.expire(ask.home);
-        const out = handOver(this.state(ask.home), this.clock, ask.from, ask.requestId, ask.pairId);
-        this.apply(ask.home, out.step);
-        this.answers.push({
-          to: ask.from,
-          pairId: ask.pairId,
-          home: ask.home,
-          requestId: ask.requestId,
-          answer: out.result,
-        });
-      }
-      for (const a of answers)
-        this.answered(a.to, a.pairId, { home: a.home, requestId: a.requestId, answer: a.answer });
+      for (const list of heads) this.#receive(list.shift()!);
+      for (const ask of asks) this.#answer(ask);
+      for (const a of answers) this.#hear(a);
     }
   }
 

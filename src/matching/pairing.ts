@@ -2,7 +2,7 @@ import { roomName } from "../protocol/values.ts";
 import { assignParts, compatibleFrom } from "./compatibility.ts";
 import { matchFoundFrame } from "./describe.ts";
 import { reportChange, tell } from "./guestDelivery.ts";
-import { type BucketState, dequeue } from "./state.ts";
+import { type BucketState, dequeue, pairOrder } from "./state.ts";
 import type { Step } from "./step.ts";
 import type { Clock, Match, MatchRequest } from "./types.ts";
 
@@ -102,7 +102,7 @@ function pairUp(s: BucketState, clock: Clock, step: Step, a: MatchRequest, b: Ma
     propose(s, clock, step, a, b, id);
     return;
   }
-  const [first, second] = a.id < b.id ? [a, b] : [b, a];
+  const [first, second] = pairOrder(a, b);
   s.held.set(id, [first.id, second.id]);
   hold(step, s, first, id, second.id);
   // A guest's turn comes later but it waits for its pair: it is not paired twice here.

@@ -82,8 +82,9 @@ export function restoreBucketState(
  * The order in which a pair's two requests are taken: by id, the same order in every bucket, so
  * two buckets that each want both of two requests never each take one and wait for the other.
  */
-export function pairOrder(a: string, b: string): [string, string] {
-  return a < b ? [a, b] : [b, a];
+export function pairOrder<T extends string | { id: string }>(a: T, b: T): [T, T] {
+  const id = (x: T) => (typeof x === "string" ? x : x.id);
+  return id(a) < id(b) ? [a, b] : [b, a];
 }
 
 export type FlexibleFields = "home" | "also" | "widenAt" | "epoch" | "holdFor" | "heldWith" | "away" | "room";

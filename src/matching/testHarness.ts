@@ -79,8 +79,6 @@ export class Harness {
   /** Latest stored row per id, rows of ended entities included (the actor keeps them too). */
   readonly storedRequests = new Map<string, MatchRequest>();
   readonly storedMatches = new Map<string, Match>();
-  /** Messages and asks for other buckets (a request waiting in several). */
-  readonly toPeers: Effect[] = [];
   /** Everything each user got, in order, since the start. */
   readonly history = new Map<string, Event[]>();
   /** Everything each user got since the last `take`. */
@@ -127,10 +125,8 @@ export class Harness {
       this.setups.push(clone(e.match));
       return;
     }
-    if (e.kind === "peer" || e.kind === "ask") {
-      this.toPeers.push(clone(e));
-      return;
-    }
+    // Messages to other buckets: a one-bucket harness has none to deliver them to.
+    if (e.kind === "peer" || e.kind === "ask") return;
     let ev: Event;
     if (e.kind === "send") {
       const parsed = serverFrameSchema.safeParse(e.frame);

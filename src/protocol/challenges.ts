@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pongFrame } from "./frames.ts";
 import { requestView } from "./http.ts";
 import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
@@ -87,7 +88,6 @@ export const challengeExpiredFrame = z.object({
 });
 /** The caller's request, as `GET /request/{id}` shows it, whenever it changes. */
 export const requestUpdateFrame = z.object({ type: z.literal("request_update"), request: requestView });
-export const userPongFrame = z.object({ type: z.literal("pong") });
 
 export const userFrameSchema = z.discriminatedUnion("type", [
   challengeReceivedFrame,
@@ -96,7 +96,7 @@ export const userFrameSchema = z.discriminatedUnion("type", [
   challengeCancelledFrame,
   challengeExpiredFrame,
   requestUpdateFrame,
-  userPongFrame,
+  pongFrame,
 ]);
 export type UserFrame = z.infer<typeof userFrameSchema>;
 export type UserFrameOf<T extends UserFrame["type"]> = Extract<UserFrame, { type: T }>;
