@@ -8,7 +8,7 @@ import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
 import type { Step } from "../matching/step.ts";
 import * as bucket from "../matching/transitions.ts";
-import type { Clock, Match } from "../matching/types.ts";
+import type { Clock, Match, MatchRequest } from "../matching/types.ts";
 import { OneAlarm } from "../OneAlarm.ts";
 import { CloseCode, type ErrorCode, readClientFrame, type ServerFrame } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
@@ -334,8 +334,7 @@ export class BucketActor extends Server<Env> {
     const live = viaGuest
       ? bucket.liveRequestOf(this.#state, userId)
       : bucket.ownRequestOf(this.#state, userId);
-    if (live?.matchId !== matchId)
-      return whyNotConfirmable(this.#storage.findMatch(matchId), userId, matchId);
+    if (live?.matchId !== matchId) return this.#notConfirmable(userId, matchId, live, viaGuest);
     const requestId = live.id;
     if (live.away) {
       const there = await this.#peers.stub(live.away.room).respond(userId, matchId, confirmed, true);
@@ -355,7 +354,40 @@ export class BucketActor extends Server<Env> {
     return { ok: true, state, view: this.#viewOf(requestId)! };
   }
 
+  /**
+   * Why `matchId` cannot be answered here. A match made in a guest bucket is stored there, so
+   * that bucket says whether it is over (409) or its window passed (410): the request paired in
+   * it names the room, and a request back in the queue since waits in that room too.
+   */
+  async #notConfirmable(
+    userId: string,
+    matchId: string,
+    live: MatchRequest | undefined,
+    viaGuest: boolean,
+  ): Promise<Refusal> {
+    const here = this.whyNotConfirmable(userId, matchId);
+    if (here.status !== 404 || viaGuest) return here;
+    const paired = live ?? this.#storage.ownRequestPairedIn(userId, matchId);
+    const rooms = new Set([paired?.room, ...(paired?.also ?? [])]);
+    rooms.delete(roomName(this.bucket));
+    for (const room of rooms) {
+      if (!room) continue;
+      const there = await this.#peers.stub(room).whyNotConfirmable(userId, matchId);
+      if (there.status !== 404) return there;
+    }
+    return here;
+  }
+
   // --- RPC between the buckets a flexible request waits in (`handover.ts`) ----------------------
+
+  /** Why a home bucket's late answer to a match made here is refused. */
+  whyNotConfirmable(userId: string, matchId: string): Refusal {
+    return whyNotConfirmable(
+      this.#state.matches.get(matchId) ?? this.#storage.findMatch(matchId),
+      userId,
+      matchId,
+    );
+  }
 
   /** Messages from another bucket of the tenant, in the order it wrote them. */
   peer(from: string, messages: PeerMessage[]): void {

@@ -142,6 +142,21 @@ export class BucketStorage {
     return row ? storedRequest(row.body) : undefined;
   }
 
+  /** The user's request made here (not a guest entry) that was paired in `matchId`, if any. */
+  ownRequestPairedIn(userId: string, matchId: string): MatchRequest | undefined {
+    // No index on the user: this serves only answers to matches that are over, and the table
+    // holds a bounded retention of ended rows.
+    return this.#sql
+      .exec<{ body: string }>(
+        "SELECT body FROM requests WHERE user_id = ? AND json_extract(body, '$.matchId') = ?",
+        userId,
+        matchId,
+      )
+      .toArray()
+      .map((row) => storedRequest(row.body))
+      .find((r) => r.home === null);
+  }
+
   findMatch(id: string): Match | undefined {
     const row = this.#sql.exec<{ body: string }>("SELECT body FROM matches WHERE id = ?", id).toArray()[0];
     return row ? storedMatch(row.body) : undefined;

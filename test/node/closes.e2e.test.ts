@@ -151,14 +151,22 @@ describe("closes the server starts reach the client at once (#12)", () => {
   it("4409: a live request in another bucket, even for a client that never says anything", async () => {
     const user = newUser("two");
     const topic = newTopic();
-    const holder = await bareJoin(main, `easy.${topic}`, user);
-    await waitFor("queued", async () => holder.frames[0], { timeoutMs: 10_000 });
+    // The live request is held by a proposed match (a 20 s confirm window), not by waiting: this
+    // server's queue timeout is 3 s, which a cold join to another bucket can outlast under a full
+    // test run (the request then timed out first, and the join was let in).
+    const [holder, partner] = await Promise.all([
+      bareJoin(main, `easy.${topic}`, user),
+      bareJoin(main, `easy.${topic}`, newUser("partner")),
+    ]);
+    const matched = async () => holder.frames.find((f) => f.frame.type === "match_found");
+    await waitFor("match_found", matched, { timeoutMs: 10_000 });
     const other = await bareJoin(main, `hard.${topic}`, user);
     const closed = await other.closed;
     expect(closed.code).toBe(4409);
     expect(other.frames[0]?.frame).toMatchObject({ type: "error", code: "already_queued" });
     expect(closed.at - other.frames[0]!.at).toBeLessThan(PROMPT_MS);
     holder.ws.close();
+    partner.ws.close();
   });
 
   it("4029: too many joins", async () => {

@@ -221,6 +221,8 @@ describe("flexible requests", () => {
     expect((await a.socket.next("queued")).buckets).toEqual([r.easy, r.other]);
     await eventually(() => waiting(r.other, carol), 1, "back in the other bucket");
     expect(await waiting(r.easy, carol)).toBe(1);
+    const late = await api(alice, "POST", "/confirm", { match_id: matchId, confirmed: true });
+    expect([late.status, errorAnswer.parse(late.json).error.code]).toEqual([409, "match_not_pending"]);
     const c = await joinWith(r.easy, carol);
     expect((await a.socket.next("match_found")).partnerId).toBe(carol);
     expect((await c.socket.next("match_found")).partnerId).toBe(alice);
@@ -272,6 +274,9 @@ describe("flexible requests", () => {
     expect((await api(alice, "GET", "/me/request")).status).toBe(404);
     const view = requestView.parse((await api(alice, "GET", `/request/${a.queued.requestId}`)).json);
     expect(view).toMatchObject({ status: "TIMED_OUT", outcome: "confirm_timeout" });
+    // A late answer over HTTP is judged by the bucket that held the match, as in one bucket.
+    const late = await api(alice, "POST", "/confirm", { match_id: matchId, confirmed: true });
+    expect([late.status, errorAnswer.parse(late.json).error.code]).toEqual([410, "confirm_window_over"]);
     // Bob, who confirmed, waits on in his bucket.
     expect(await b.socket.next("match_cancelled")).toMatchObject({ reason: "partner_timeout" });
   });
