@@ -346,8 +346,8 @@ async function refreshChallenges() {
     api("GET", "/challenges/incoming"),
     api("GET", "/challenges/outgoing"),
   ]);
-  const received = incoming.ok ? incoming.json.challenges : [];
-  const sent = outgoing.ok ? outgoing.json.challenges : [];
+  const received = incoming.ok ? incoming.json : [];
+  const sent = outgoing.ok ? outgoing.json : [];
   $("incoming").replaceChildren(...received.map((c) => challengeItem(c, true)));
   $("outgoing").replaceChildren(...sent.map((c) => challengeItem(c, false)));
   $("incoming-empty").hidden = received.length > 0;

@@ -28,11 +28,11 @@ challenges.post("/challenges", authenticate, async (c) => {
 });
 
 challenges.get("/challenges/incoming", authenticate, async (c) =>
-  c.json(challengeListAnswer.parse({ challenges: await own(c).list("incoming") })),
+  c.json(challengeListAnswer.parse(await own(c).list("incoming"))),
 );
 
 challenges.get("/challenges/outgoing", authenticate, async (c) =>
-  c.json(challengeListAnswer.parse({ challenges: await own(c).list("outgoing") })),
+  c.json(challengeListAnswer.parse(await own(c).list("outgoing"))),
 );
 
 challenges.get("/challenges/:id", authenticate, async (c) => {

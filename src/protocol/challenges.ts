@@ -39,7 +39,8 @@ export const challengeView = z.object({
 });
 export type ChallengeView = z.infer<typeof challengeView>;
 
-export const challengeListAnswer = z.object({ challenges: z.array(challengeView) });
+/** `GET /challenges/incoming` and `/outgoing`: a bare list, newest first (as the contract and seed 002 write it). */
+export const challengeListAnswer = z.array(challengeView);
 
 /** `POST /challenges/{id}/accept`: the `POST /confirm` answer, plus the opponent's part. */
 export const acceptChallengeAnswer = z.object({

@@ -44,11 +44,11 @@ describe("POST /challenges", () => {
     });
     expect(Date.parse(c.expiresAt) - Date.parse(c.createdAt)).toBe(120_000);
     const incoming = challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json);
-    expect(incoming.challenges.map((x) => x.id)).toEqual([c.id]);
+    expect(incoming.map((x) => x.id)).toEqual([c.id]);
     const outgoing = challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json);
-    expect(outgoing.challenges.map((x) => x.id)).toEqual([c.id]);
+    expect(outgoing.map((x) => x.id)).toEqual([c.id]);
     expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(alice, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     for (const who of [alice, bob]) expect((await api(who, "GET", `/challenges/${c.id}`)).json).toEqual(c);
   });
@@ -58,7 +58,7 @@ describe("POST /challenges", () => {
     const first = challengeView.parse((await challenge(newUser("a1"), bob)).json);
     const second = challengeView.parse((await challenge(newUser("a2"), bob)).json);
     const incoming = challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json);
-    expect(incoming.challenges.map((x) => x.id)).toEqual([second.id, first.id]);
+    expect(incoming.map((x) => x.id)).toEqual([second.id, first.id]);
   });
 
   it("refuses yourself (400), a bad body (400), and no token (401)", async () => {
@@ -121,10 +121,10 @@ describe("tenants", () => {
     const acmeBob = challengeListAnswer.parse(
       (await api(null, "GET", "/challenges/incoming", undefined, await acme(bob))).json,
     );
-    expect(acmeBob.challenges.map((c) => c.id)).toEqual([id]);
+    expect(acmeBob.map((c) => c.id)).toEqual([id]);
     // The same id in the default tenant is another user, who never hears of it.
     expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     expect((await api(bob, "POST", `/challenges/${id}/accept`)).status).toBe(404);
   });
@@ -151,10 +151,10 @@ describe("POST /challenges/{id}/accept", () => {
     const after = challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json);
     expect(after).toMatchObject({ status: "ACCEPTED", matchId: answer.match_id });
     expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json).challenges,
+      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json),
     ).toEqual([]);
 
     // The durable record, once the owner's outbox has delivered it.
@@ -218,11 +218,11 @@ describe("POST /challenges/{id}/accept", () => {
       "DECLINED",
     );
     expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     // Challenges with anyone else are untouched.
     const sent = challengeListAnswer.parse((await api(bob, "GET", "/challenges/outgoing")).json);
-    expect(sent.challenges.map((x) => x.id)).toEqual([toCarol.id]);
+    expect(sent.map((x) => x.id)).toEqual([toCarol.id]);
 
     const [gus, hal] = [newUser("gus"), newUser("hal")];
     const fromGus = challengeView.parse((await challenge(gus, hal)).json);
@@ -270,7 +270,7 @@ describe("eviction", () => {
     await evictDurableObject(userStub(bob));
     await evictDurableObject(userStub(alice)).catch(() => undefined);
     const incoming = challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json);
-    expect(incoming.challenges.map((x) => x.id)).toEqual([c.id]);
+    expect(incoming.map((x) => x.id)).toEqual([c.id]);
     expect((await api(bob, "POST", `/challenges/${c.id}/accept`)).status).toBe(200);
     expect((await tab.nextOf("challenge_accepted")).challenge.id).toBe(c.id);
     tab.close();
@@ -287,7 +287,7 @@ describe("decline and cancel", () => {
       "DECLINED",
     );
     expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json).challenges,
+      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json),
     ).toEqual([]);
     // A new challenge between them is fine now.
     expect((await challenge(alice, bob)).status).toBe(201);
@@ -300,7 +300,7 @@ describe("decline and cancel", () => {
     expect(challengeView.parse(res.json).status).toBe("CANCELLED");
     expect(challengeView.parse((await api(bob, "GET", `/challenges/${c.id}`)).json).status).toBe("CANCELLED");
     expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     expect((await api(bob, "POST", `/challenges/${c.id}/accept`)).status).toBe(409);
   });
@@ -339,7 +339,7 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
     expect((await api(alice, "DELETE", `/challenges/${c.id}`)).status).toBe(410);
     expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe("EXPIRED");
     expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json).challenges,
+      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
     ).toEqual([]);
     aliceTab.close();
     bobTab.close();
