@@ -492,7 +492,7 @@ export class BucketActor extends Server<Env> {
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
     // A refused hand-over writes nothing but is counted.
     if (step.wroteAnything || step.tallies.length > 0) this.#reporter.changed(step.tallies);
-    this.#watchers.changed(step.requests.values(), (id) => this.#viewOf(id));
+    this.#watchers.changed(step.requests.values(), (id) => this.#viewWithMatch(id));
     for (const effect of step.effects) {
       if (effect.kind === "send") this.#sendTo(effect.userId, effect.frame);
       else if (effect.kind === "close") {

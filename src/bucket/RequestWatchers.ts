@@ -15,6 +15,7 @@ export class RequestWatchers {
   readonly #tenant: string;
   readonly #sql: SqlStorage;
   readonly #watched: Set<string>;
+  readonly #sending = new Map<string, Promise<void>>();
 
   constructor(env: Env, tenant: string, storage: DurableObjectStorage) {
     this.#env = env;
@@ -53,22 +54,36 @@ export class RequestWatchers {
     return this.#watched.has(userId);
   }
 
-  /** Requests a step changed: tell their watching users, and stop watching those that ended. */
-  changed(requests: Iterable<MatchRequest>, viewOf: (requestId: string) => RequestView | null): void {
+  /**
+   * Requests a step changed: tell their watching users, and stop watching those that ended.
+   * `viewOf` may answer later: the view of a request paired in another bucket asks that bucket
+   * for the match.
+   */
+  changed(
+    requests: Iterable<MatchRequest>,
+    viewOf: (requestId: string) => Promise<RequestView | null>,
+  ): void {
     if (this.#watched.size === 0) return;
     for (const r of requests) {
       if (!this.#watched.has(r.userId)) continue;
-      const view = viewOf(r.id);
-      if (view) this.send(r.userId, view);
+      this.send(r.userId, viewOf(r.id));
       if (r.endedAt !== null) this.set(r.userId, false);
     }
   }
 
-  send(userId: string, view: RequestView): void {
-    userActor(this.#env, this.#tenant, userId)
-      .requestUpdate(userId, view)
-      .catch(() => {
-        // A channel that cannot be told misses one update; the next change sends the whole view.
-      });
+  /** Updates for one user leave in the order they were made, even when a view takes a call. */
+  send(userId: string, view: RequestView | Promise<RequestView | null>): void {
+    const previous = this.#sending.get(userId) ?? Promise.resolve();
+    const sent = previous.then(async () => {
+      const v = await view;
+      if (v) await userActor(this.#env, this.#tenant, userId).requestUpdate(userId, v);
+    });
+    const tail = sent.catch(() => {
+      // A channel that cannot be told misses one update; the next change sends the whole view.
+    });
+    this.#sending.set(userId, tail);
+    void tail.then(() => {
+      if (this.#sending.get(userId) === tail) this.#sending.delete(userId);
+    });
   }
 }

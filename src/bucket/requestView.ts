@@ -21,7 +21,9 @@ export function requestView(
     topic: paired.topic,
     role: r.role,
     rating: r.rating,
-    status: r.status,
+    // Lent to another bucket for a pair not yet proposed (it may still fall apart): to its user
+    // the request still waits.
+    status: r.status === "MATCHED" && r.matchId === null ? "PENDING" : r.status,
     position,
     createdAt: iso(r.createdAt),
     expiresAt: iso(r.expiresAt),

@@ -27,9 +27,9 @@ export async function putClaimBack(userId: string, room: string, requestId: stri
 }
 
 /** Open a bucket socket as exactly `userId` (not scoped to the room), accepted and listening. */
-export async function socketAs(room: string, userId: string): Promise<TestSocket> {
+export async function socketAs(room: string, userId: string, query = ""): Promise<TestSocket> {
   const res = await SELF.fetch(
-    `https://matcher.test/parties/bucket/${room}?token=${await tokenFor(userId)}`,
+    `https://matcher.test/parties/bucket/${room}?token=${await tokenFor(userId)}${query}`,
     {
       headers: { Upgrade: "websocket" },
     },

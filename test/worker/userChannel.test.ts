@@ -96,6 +96,30 @@ describe("request_update", () => {
     for (const tab of tabs) tab.close();
   });
 
+  it("follows a request paired in another of its buckets: the match and the room that holds it", async () => {
+    const [alice, bob] = [newUser("alice"), newUser("bob")];
+    const tab = await channelOf(alice);
+    const [home, other] = [`easy.${newTopic()}`, `easy.${newTopic()}`];
+    const a = await socketAs(home, alice, `&also=${other}`);
+    const queued = await a.next("queued");
+    // Bob is paired with Alice's entry in his bucket as soon as it is placed there.
+    const b = await socketAs(other, bob);
+    const found = await a.next("match_found");
+    let update = await tab.nextOf("request_update");
+    while (update.request.status === "PENDING") update = await tab.nextOf("request_update");
+    expect(update.request).toMatchObject({
+      id: queued.requestId,
+      status: "MATCHED",
+      room: other,
+      match: { id: found.matchId, partnerId: bob },
+    });
+    a.send({ type: "confirm", matchId: found.matchId });
+    b.send({ type: "confirm", matchId: found.matchId });
+    while (update.request.status !== "CONFIRMED") update = await tab.nextOf("request_update");
+    expect(update.request.match).toMatchObject({ id: found.matchId, partnerId: bob, status: "confirmed" });
+    tab.close();
+  });
+
   it("a channel opened while the request waits gets its view at once, and an HTTP cancel shows as ended", async () => {
     const alice = newUser("alice");
     const created = await api(alice, "POST", "/request", { difficulty: "easy", topic: newTopic() });
