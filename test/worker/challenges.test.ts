@@ -47,9 +47,7 @@ describe("POST /challenges", () => {
     expect(incoming.map((x) => x.id)).toEqual([c.id]);
     const outgoing = challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json);
     expect(outgoing.map((x) => x.id)).toEqual([c.id]);
-    expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(alice, "GET", "/challenges/incoming")).json)).toEqual([]);
     for (const who of [alice, bob]) expect((await api(who, "GET", `/challenges/${c.id}`)).json).toEqual(c);
   });
 
@@ -123,9 +121,7 @@ describe("tenants", () => {
     );
     expect(acmeBob.map((c) => c.id)).toEqual([id]);
     // The same id in the default tenant is another user, who never hears of it.
-    expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json)).toEqual([]);
     expect((await api(bob, "POST", `/challenges/${id}/accept`)).status).toBe(404);
   });
 });
@@ -150,12 +146,8 @@ describe("POST /challenges/{id}/accept", () => {
     expect(answer).toMatchObject({ partner_id: alice, question_id: null, collaboration_session_id: null });
     const after = challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json);
     expect(after).toMatchObject({ status: "ACCEPTED", matchId: answer.match_id });
-    expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
-    expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json)).toEqual([]);
+    expect(challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json)).toEqual([]);
 
     // The durable record, once the owner's outbox has delivered it.
     const record = await eventually(async () => {
@@ -217,9 +209,7 @@ describe("POST /challenges/{id}/accept", () => {
     expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe(
       "DECLINED",
     );
-    expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json)).toEqual([]);
     // Challenges with anyone else are untouched.
     const sent = challengeListAnswer.parse((await api(bob, "GET", "/challenges/outgoing")).json);
     expect(sent.map((x) => x.id)).toEqual([toCarol.id]);
@@ -286,9 +276,7 @@ describe("decline and cancel", () => {
     expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe(
       "DECLINED",
     );
-    expect(
-      challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(alice, "GET", "/challenges/outgoing")).json)).toEqual([]);
     // A new challenge between them is fine now.
     expect((await challenge(alice, bob)).status).toBe(201);
   });
@@ -299,9 +287,7 @@ describe("decline and cancel", () => {
     expect(res.status).toBe(200);
     expect(challengeView.parse(res.json).status).toBe("CANCELLED");
     expect(challengeView.parse((await api(bob, "GET", `/challenges/${c.id}`)).json).status).toBe("CANCELLED");
-    expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json)).toEqual([]);
     expect((await api(bob, "POST", `/challenges/${c.id}/accept`)).status).toBe(409);
   });
 
@@ -338,9 +324,7 @@ describe("expiry (CHALLENGE_TTL_SECONDS, by the owner's alarm)", () => {
     expect((await api(bob, "POST", `/challenges/${c.id}/decline`)).status).toBe(410);
     expect((await api(alice, "DELETE", `/challenges/${c.id}`)).status).toBe(410);
     expect(challengeView.parse((await api(alice, "GET", `/challenges/${c.id}`)).json).status).toBe("EXPIRED");
-    expect(
-      challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json),
-    ).toEqual([]);
+    expect(challengeListAnswer.parse((await api(bob, "GET", "/challenges/incoming")).json)).toEqual([]);
     aliceTab.close();
     bobTab.close();
   });
