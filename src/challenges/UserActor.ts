@@ -6,6 +6,7 @@ import { SessionSetups, type SetupAnswer, sessionServices } from "../bucket/Sess
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { partOf } from "../matching/describe.ts";
+import { JoinRate } from "../matching/joinRate.ts";
 import { OneAlarm } from "../OneAlarm.ts";
 import type { AcceptChallengeAnswer, ChallengeView, UserFrame } from "../protocol/challenges.ts";
 import { userClientFrameSchema } from "../protocol/challenges.ts";
@@ -25,6 +26,8 @@ import {
 } from "./challengeMatch.ts";
 import {
   blockedEitherWay,
+  CHALLENGE_WINDOW_SECONDS,
+  CHALLENGES_PER_WINDOW,
   type Challenge,
   type ChallengeAction,
   type ChallengeRefusal,
@@ -37,6 +40,7 @@ import {
   openBetween,
   openNewestFirst,
   reopened,
+  tooManyChallenges,
 } from "./challengeRules.ts";
 import { OneAtATime } from "./OneAtATime.ts";
 import { claimPair } from "./pairClaims.ts";
@@ -81,6 +85,8 @@ export class UserActor extends Server<Env> {
   readonly #waiting = new Map<string, (answer: SetupAnswer) => void>();
   /** Opponents a new challenge is being sent to right now (one at a time per pair). */
   readonly #sending = new Set<string>();
+  /** Challenges this user sent lately; counted here, where every create passes first. */
+  readonly #sent = new JoinRate(CHALLENGES_PER_WINDOW, CHALLENGE_WINDOW_SECONDS);
   /** The channel's open/closed word to the registry, one after the other. */
   #watchSaid: Promise<unknown> = Promise.resolve();
   readonly #alarm: OneAlarm;
@@ -168,6 +174,7 @@ export class UserActor extends Server<Env> {
       `chl_${crypto.randomUUID()}`,
     );
     if (!made.ok) return made;
+    if (!this.#sent.allow(this.#userId, Date.now())) return tooManyChallenges();
     const c = made.challenge;
     let standing: Array<{ blocked: string[]; engaged: boolean }>;
     try {

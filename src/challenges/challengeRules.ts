@@ -26,6 +26,19 @@ export interface Challenge {
 
 export type ChallengeAction = "accept" | "decline" | "cancel";
 
+/** Challenges one user may send per window: plenty for a person, and it stops a spammer. */
+export const CHALLENGES_PER_WINDOW = 10;
+export const CHALLENGE_WINDOW_SECONDS = 60;
+
+export function tooManyChallenges(): ChallengeRefusal {
+  return challengeRefusal(
+    429,
+    "rate_limited",
+    `You sent ${CHALLENGES_PER_WINDOW} challenges in the last ${CHALLENGE_WINDOW_SECONDS} seconds; try again later.`,
+    CHALLENGE_WINDOW_SECONDS,
+  );
+}
+
 /** Why an action or a new challenge is refused, as the HTTP API answers it. */
 export type ChallengeRefusal = {
   ok: false;

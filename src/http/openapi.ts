@@ -258,6 +258,7 @@ export const openApiDocument = {
           "400": error("Invalid input, or yourself"),
           "403": error("`blocked`: one of you has blocked the other"),
           "409": error("A pending challenge between you two exists, or either of you has a live request"),
+          "429": error("`rate_limited`: more than 10 challenges sent in a minute; see `Retry-After`"),
         },
       },
     },

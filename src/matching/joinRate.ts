@@ -6,6 +6,7 @@ export const JOIN_WINDOW_SECONDS = 60;
  * Joins per key in fixed windows, in memory. Kept by the objects a join visits anyway (the
  * bucket for every join, the user's registry shard for every new request), so counting costs no
  * call of its own; a restarted object starts counting afresh, which is fine for its purpose.
+ * The user's own object counts the challenges they send the same way.
  */
 export class JoinRate {
   readonly #windows = new Map<string, { start: number; count: number }>();

@@ -99,6 +99,18 @@ describe("POST /challenges", () => {
     expect(refused.json).toMatchObject({ error: { code: "already_queued" } });
     expect((await challenge(bob, alice)).status).toBe(409);
   });
+
+  it("refuses 429 with Retry-After past 10 challenges a minute from one user, sending nothing", async () => {
+    const spammer = newUser("spammer");
+    for (let i = 0; i < 10; i++) expect((await challenge(spammer, newUser("target"))).status).toBe(201);
+    const last = newUser("target");
+    const refused = await challenge(spammer, last);
+    expect([refused.status, refused.headers.get("Retry-After")]).toEqual([429, "60"]);
+    expect(refused.json).toMatchObject({ error: { code: "rate_limited" } });
+    expect(challengeListAnswer.parse((await api(last, "GET", "/challenges/incoming")).json)).toEqual([]);
+    // Someone else is not held back by it.
+    expect((await challenge(newUser("alice"), last)).status).toBe(201);
+  });
 });
 
 describe("tenants", () => {
