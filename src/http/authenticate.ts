@@ -1,21 +1,23 @@
-import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { TokenError, verifyToken } from "../auth/verifyToken.ts";
 import { ApiError } from "./apiError.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
- * Require a valid token: `Authorization: Bearer …`, or `?token=` on WebSocket upgrades and the
- * event stream only (browsers cannot set headers there; elsewhere a token in a URL ends up in
- * logs and history). Refused callers get 401 with `WWW-Authenticate` and never reach a Durable
- * Object.
+ * Require a valid token: `Authorization: Bearer …`. Refused callers get 401 with
+ * `WWW-Authenticate` and never reach a Durable Object.
  */
-export const authenticate = authenticator((c) => c.req.header("upgrade")?.toLowerCase() === "websocket");
+export const authenticate = authenticator(false);
 
-/** For the event stream: `EventSource`, like a browser's WebSocket, cannot set headers. */
-export const authenticateStream = authenticator(() => true);
+/**
+ * The same, or `?token=`: for the socket paths and the event stream only, since a browser's
+ * WebSocket and `EventSource` cannot set headers (elsewhere a token in a URL ends up in logs and
+ * history). Taken on any call to those paths, so a call that is not an upgrade still hears what
+ * is wrong with it (400, 403) before the 426.
+ */
+export const authenticateWithQueryToken = authenticator(true);
 
-function authenticator(tokenInQuery: (c: Context<AppEnv>) => boolean) {
+function authenticator(tokenInQuery: boolean) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const header = c.req.header("authorization");
     let token: string | undefined;
@@ -23,7 +25,7 @@ function authenticator(tokenInQuery: (c: Context<AppEnv>) => boolean) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) throw unauthorized("invalid_request", "Use `Authorization: Bearer <token>`.");
       token = m[1];
-    } else if (tokenInQuery(c)) {
+    } else if (tokenInQuery) {
       token = c.req.query("token") || undefined;
     }
     if (!token) throw unauthorized("invalid_request", "A bearer token is required.");

@@ -13,8 +13,8 @@ import {
 import { CloseCode } from "../protocol/frames.ts";
 import { withTimeout } from "../withTimeout.ts";
 import { ApiError } from "./apiError.ts";
-import { authenticateStream } from "./authenticate.ts";
-import { joinBucket } from "./bucketJoin.ts";
+import { authenticateWithQueryToken } from "./authenticate.ts";
+import { checkJoin, joinBucket } from "./bucketJoin.ts";
 import type { AppEnv } from "./context.ts";
 import { fromRefusal } from "./matchRequests.ts";
 import { type InboxItem, SocketInbox } from "./socketInbox.ts";
@@ -29,18 +29,19 @@ const FIRST_FRAME_TIMEOUT_MS = 10_000;
  * sees a closed stream as a dropped socket (the reconnect grace applies). The client acts through
  * the HTTP API (`POST /confirm`, `DELETE /request/{id}`).
  */
-export const bucketEvents = new Hono<AppEnv>().get("/", authenticateStream, async (c) => {
+export const bucketEvents = new Hono<AppEnv>().get("/", authenticateWithQueryToken, async (c) => {
   const query = eventsQuery.safeParse({ difficulty: c.req.query("difficulty"), topic: c.req.query("topic") });
   if (!query.success) {
     throw new ApiError(400, "invalid_parameter", "`difficulty` and `topic` name the bucket; see details.", {
       details: query.error.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code })),
     });
   }
+  const join = checkJoin(c, query.data);
   const start = streamStart(c.req.header("last-event-id"));
   // An EventSource reconnecting after the bucket ended its stream: 204 stops it (see endMarker).
   if (start.ended) return c.body(null, 204);
 
-  const upgraded = await joinBucket(c, query.data);
+  const upgraded = await joinBucket(c, join);
   if (!upgraded.webSocket) return upgraded;
   const inbox = new SocketInbox(upgraded.webSocket);
   // Refusals come as the socket's first frame; they are answered as HTTP errors before any stream.

@@ -9,7 +9,7 @@ import {
   WIDEN_HEADER,
 } from "../bucket/forwarding.ts";
 import { alsoRooms, parseAlsoParam, parseWidenParam } from "../protocol/flexible.ts";
-import { type Bucket, roleSchema, roomName } from "../protocol/values.ts";
+import { type Bucket, type Role, roleSchema, roomName } from "../protocol/values.ts";
 import { bucketActorName } from "../tenancy.ts";
 import { ApiError } from "./apiError.ts";
 import type { AppEnv } from "./context.ts";
@@ -29,7 +29,32 @@ const ROUTER_PARAMS = ["token", "difficulty", "topic", "role", "also", "widen"];
  * Maintenance is the bucket's to refuse (its user's shard says so when claiming a new
  * request), so a user with a live request still resumes it.
  */
-export function joinBucket(c: Context<AppEnv>, bucket: Bucket): Promise<Response> {
+export function joinBucket(c: Context<AppEnv>, join: CheckedJoin): Promise<Response> {
+  const { bucket, role, also, widen } = join;
+  const identity = c.get("identity");
+  // The token stays here: the actor gets the verified user id, and the URL it keeps with the
+  // socket carries no credentials.
+  const url = new URL(c.req.url);
+  for (const p of ROUTER_PARAMS) url.searchParams.delete(p);
+  url.pathname = `/parties/bucket/${roomName(bucket)}`;
+  const forwarded = new Request(url, c.req.raw);
+  forwarded.headers.set("Upgrade", "websocket");
+  forwarded.headers.set(USER_HEADER, identity.userId);
+  forwarded.headers.set(TOKEN_EXP_HEADER, String(identity.expiresAt));
+  forwarded.headers.set(ROLE_HEADER, role);
+  forwarded.headers.set(ALSO_HEADER, also.join(","));
+  forwarded.headers.set(WIDEN_HEADER, widen ? "1" : "0");
+  if (identity.rating === null) forwarded.headers.delete(RATING_HEADER);
+  else forwarded.headers.set(RATING_HEADER, String(identity.rating));
+  forwarded.headers.delete("authorization");
+  return bucketActor(c.env, bucketActorName(identity.tenant, bucket)).fetch(forwarded);
+}
+
+/** A join's wishes, checked and canonical. */
+export type CheckedJoin = { bucket: Bucket; role: Role; also: string[]; widen: boolean };
+
+/** The join's query checked (400s) before anything else is, the missing upgrade included. */
+export function checkJoin(c: Context<AppEnv>, bucket: Bucket): CheckedJoin {
   checkTopicAllowed(c.get("config").TOPICS, bucket.topic);
   const role = roleSchema.safeParse(c.req.query("role") ?? "either");
   if (!role.success) {
@@ -43,21 +68,14 @@ export function joinBucket(c: Context<AppEnv>, bucket: Bucket): Promise<Response
   if (widen === undefined) {
     throw new ApiError(400, "invalid_parameter", "`widen` must be 1, true, 0 or false.");
   }
-  const identity = c.get("identity");
-  // The token stays here: the actor gets the verified user id, and the URL it keeps with the
-  // socket carries no credentials.
-  const url = new URL(c.req.url);
-  for (const p of ROUTER_PARAMS) url.searchParams.delete(p);
-  url.pathname = `/parties/bucket/${roomName(bucket)}`;
-  const forwarded = new Request(url, c.req.raw);
-  forwarded.headers.set("Upgrade", "websocket");
-  forwarded.headers.set(USER_HEADER, identity.userId);
-  forwarded.headers.set(TOKEN_EXP_HEADER, String(identity.expiresAt));
-  forwarded.headers.set(ROLE_HEADER, role.data);
-  forwarded.headers.set(ALSO_HEADER, also.rooms.join(","));
-  forwarded.headers.set(WIDEN_HEADER, widen ? "1" : "0");
-  if (identity.rating === null) forwarded.headers.delete(RATING_HEADER);
-  else forwarded.headers.set(RATING_HEADER, String(identity.rating));
-  forwarded.headers.delete("authorization");
-  return bucketActor(c.env, bucketActorName(identity.tenant, bucket)).fetch(forwarded);
+  return { bucket, role: role.data, also: also.rooms, widen };
+}
+
+/** A socket path reached without the upgrade: told so only once the call is otherwise good. */
+export function requireUpgrade(c: Context<AppEnv>): void {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "upgrade_required", "This path only accepts WebSocket upgrades.", {
+      headers: { Upgrade: "websocket" },
+    });
+  }
 }

@@ -92,6 +92,7 @@ matchRequests.post("/confirm", authenticate, async (c) => {
 matchRequests.get("/queues/:difficulty/:topic", authenticate, async (c) => {
   const difficulty = param(difficultySchema, c.req.param("difficulty"), "difficulty");
   const topic = param(topicSchema, c.req.param("topic"), "topic");
+  checkTopicAllowed(c.get("config").TOPICS, topic);
   const { tenant } = c.get("identity");
   return c.json(await bucketActor(c.env, bucketActorName(tenant, { difficulty, topic })).queueFigures());
 });
@@ -110,11 +111,12 @@ export function checkTopicAllowed(topics: string[], topic: string): void {
 
 /** The `:id` request of the caller and the bucket it lives in, found through their registry shard. */
 async function ownRequest(c: Context<AppEnv>): Promise<{ userId: string; requestId: string; room: string }> {
-  const requestId = param(requestIdSchema, c.req.param("id") ?? "", "request");
+  const id = requestIdSchema.safeParse(c.req.param("id"));
   const { userId } = c.get("identity");
-  const room = await registryOf(c, userId).roomOfRequest(userId, requestId);
-  if (!room) throw new ApiError(404, "not_found", `No request ${requestId} of yours is known.`);
-  return { userId, requestId, room };
+  // A malformed id is nobody's request: 404 like any unknown one, without asking anyone.
+  const room = id.success ? await registryOf(c, userId).roomOfRequest(userId, id.data) : null;
+  if (!id.success || !room) throw new ApiError(404, "not_found", "No such request of yours is known.");
+  return { userId, requestId: id.data, room };
 }
 
 /** The caller's registry shard (their tenant's); the rooms it answers are bucket actor names. */

@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { userActor } from "../actors.ts";
 import { TOKEN_EXP_HEADER, USER_HEADER } from "../bucket/forwarding.ts";
 import { ApiError } from "./apiError.ts";
-import { authenticate } from "./authenticate.ts";
+import { authenticateWithQueryToken } from "./authenticate.ts";
+import { requireUpgrade } from "./bucketJoin.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
@@ -10,16 +11,12 @@ import type { AppEnv } from "./context.ts";
  * must be the caller's own id (in their tenant, since the object's name carries it); anything
  * else is refused before the upgrade, so a forged room never reaches an object.
  */
-export const userSocket = new Hono<AppEnv>().get("/:userId", authenticate, async (c) => {
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-    throw new ApiError(426, "upgrade_required", "This path only accepts WebSocket upgrades.", {
-      headers: { Upgrade: "websocket" },
-    });
-  }
+export const userSocket = new Hono<AppEnv>().get("/:userId", authenticateWithQueryToken, async (c) => {
   const { tenant, userId } = c.get("identity");
   if (c.req.param("userId") !== userId) {
     throw new ApiError(403, "forbidden", "This channel is another user's; open /parties/user/{your own id}.");
   }
+  requireUpgrade(c);
   const url = new URL(c.req.url);
   url.searchParams.delete("token");
   const forwarded = new Request(url, c.req.raw);

@@ -2,6 +2,8 @@ import { type Bucket, parseRoomName, roomName } from "./values.ts";
 
 /** A request names up to this many buckets besides its home (CONTRACT "Flexible requests"). */
 export const MAX_ALSO = 3;
+/** Entries `also` may list before duplicates and the home are dropped: a bound on the input. */
+export const MAX_ALSO_LISTED = 8;
 
 export type AlsoRooms =
   | { ok: true; rooms: string[] }
@@ -12,13 +14,12 @@ export type AlsoRooms =
  * topic must be one of `topics` when that list is set.
  */
 export function alsoRooms(home: Bucket, also: Bucket[], topics: string[]): AlsoRooms {
-  if (also.length > MAX_ALSO) {
-    return {
-      ok: false,
-      code: "invalid_parameter",
-      message: `\`also\` lists at most ${MAX_ALSO} more rooms.`,
-    };
-  }
+  const tooMany: AlsoRooms = {
+    ok: false,
+    code: "invalid_parameter",
+    message: `\`also\` names at most ${MAX_ALSO} more rooms (besides the home, without duplicates).`,
+  };
+  if (also.length > MAX_ALSO_LISTED) return tooMany;
   const rooms: string[] = [];
   for (const b of also) {
     if (topics.length > 0 && !topics.includes(b.topic)) {
@@ -31,7 +32,7 @@ export function alsoRooms(home: Bucket, also: Bucket[], topics: string[]): AlsoR
     const room = roomName(b);
     if (room !== roomName(home) && !rooms.includes(room)) rooms.push(room);
   }
-  return { ok: true, rooms };
+  return rooms.length > MAX_ALSO ? tooMany : { ok: true, rooms };
 }
 
 /** `also=easy.arrays,Medium.Graphs` on a socket URL, each a room name. */

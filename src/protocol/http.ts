@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { MAX_ALSO } from "./flexible.ts";
-import { difficultySchema, matchIdSchema, partSchema, roleSchema, topicSchema } from "./values.ts";
+import { MAX_ALSO, MAX_ALSO_LISTED } from "./flexible.ts";
+import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
  * The HTTP API's bodies and answers, compatible with the PeerPrep service in seed 000. Routes
@@ -14,16 +14,23 @@ export const createRequestBody = z.object({
   topic: topicSchema,
   /** What the user wants to play first; `either` (the default) fits anyone. */
   role: roleSchema.default("either"),
-  /** Up to 3 more buckets to wait in at once (CONTRACT "Flexible requests"). */
+  /**
+   * Up to 3 more buckets to wait in at once (CONTRACT "Flexible requests"), counted once the
+   * home and duplicates are dropped (`alsoRooms`); the list itself is bounded here.
+   */
   also: z
-    .array(z.object({ difficulty: difficultySchema, topic: topicSchema }).strict())
-    .max(MAX_ALSO, `lists at most ${MAX_ALSO} more buckets`)
+    .array(z.object({ difficulty: difficultySchema, topic: topicSchema }))
+    .max(MAX_ALSO_LISTED, `lists at most ${MAX_ALSO} more buckets`)
     .default([]),
   /** Also wait in the neighbouring difficulties after WIDEN_AFTER_SECONDS. */
   widen: z.boolean().default(false),
 });
 
-export const confirmBody = z.object({ match_id: matchIdSchema, confirmed: z.boolean() });
+/**
+ * Ids are opaque to clients: any id that is not one of theirs, well-formed or not, is a 404
+ * (seed 000's clients send bare UUIDs). Only a value that is no id at all is a 400.
+ */
+export const confirmBody = z.object({ match_id: z.string().min(1).max(128), confirmed: z.boolean() });
 
 export const requestStatusSchema = z.enum(["PENDING", "MATCHED", "CONFIRMED", "CANCELLED", "TIMED_OUT"]);
 

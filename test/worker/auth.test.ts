@@ -119,7 +119,7 @@ describe("authentication", () => {
     expect(await res.json()).toMatchObject({ userId: user });
   });
 
-  it("accepts ?token= on WebSocket upgrades only", async () => {
+  it("accepts ?token= on the socket paths (and the event stream) only", async () => {
     const token = await hs256({ sub: newUser("u"), exp: now() + 600 });
     const http = await SELF.fetch(`https://matcher.test/api/v1/matching/me/request?token=${token}`);
     expect(http.status).toBe(401);

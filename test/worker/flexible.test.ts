@@ -293,6 +293,10 @@ describe("flexible requests", () => {
       const res = await upgrade(r.easy, alice, query);
       expect(res.status, query).toBe(400);
       expect(errorAnswer.parse(await res.json()).error.code).toBe("invalid_parameter");
+      // A plain GET (no upgrade header) hears the same 400, not a 426.
+      const token = await tokenFor(alice);
+      const plain = await SELF.fetch(`https://matcher.test/parties/bucket/${r.easy}?token=${token}${query}`);
+      expect(plain.status, query).toBe(400);
     }
     const tooMany = await api(alice, "POST", "/request", {
       difficulty: "easy",
@@ -310,6 +314,15 @@ describe("flexible requests", () => {
     expect(badWiden.status).toBe(400);
     expect((await api(alice, "GET", "/me/request")).status).toBe(404);
     expect(await waiting(r.easy, alice)).toBe(0);
+  });
+
+  it("counts the 3 more rooms once the home and duplicates are dropped", async () => {
+    const r = rooms();
+    const also = [r.easy, r.medium, `Medium.${r.t}`, r.hard, r.other].join(",");
+    const { socket, queued } = await joinWith(r.easy, newUser("alice"), `&also=${also}`);
+    expect(queued.buckets).toEqual([r.easy, r.medium, r.hard, r.other]);
+    socket.send({ type: "leave" });
+    expect(await socket.closed()).toBe(1000);
   });
 
   it("refuses an also topic outside TOPICS, on the socket and over HTTP", async () => {
@@ -340,5 +353,12 @@ describe("flexible requests", () => {
     );
     expect(post.status).toBe(400);
     expect(await post.json()).toMatchObject({ error: { code: "unknown_topic" } });
+    const figures = await app.request(
+      "/api/v1/matching/queues/easy/graphs",
+      { headers: { authorization: `Bearer ${token}` } },
+      limited,
+    );
+    expect(figures.status).toBe(400);
+    expect(await figures.json()).toMatchObject({ error: { code: "unknown_topic" } });
   });
 });

@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { errorAnswer } from "../../src/protocol/http.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
@@ -39,6 +39,9 @@ describe("GET /parties/user/{userId}", () => {
     expect(forged.status).toBe(403);
     expect(forged.webSocket).toBeNull();
     expect(errorAnswer.parse(await forged.json()).error.code).toBe("forbidden");
+    // Without the upgrade header too: the refusal comes first, the 426 only for a good call.
+    const plain = await SELF.fetch(`https://matcher.test/parties/user/${bob}?token=${await tokenFor(alice)}`);
+    expect(plain.status).toBe(403);
     const badToken = await channelUpgrade(alice, alice, "not-a-token");
     expect(badToken.status).toBe(401);
     // The same id in another tenant is another user: their token does not open this one's room
