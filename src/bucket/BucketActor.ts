@@ -334,7 +334,7 @@ export class BucketActor extends Server<Env> {
     const live = viaGuest
       ? bucket.liveRequestOf(this.#state, userId)
       : bucket.ownRequestOf(this.#state, userId);
-    if (live?.matchId !== matchId) return this.#notConfirmable(userId, matchId, live, viaGuest);
+    if (live?.matchId !== matchId) return this.#lateAnswer(userId, matchId, confirmed, live, viaGuest);
     const requestId = live.id;
     if (live.away) {
       const there = await this.#peers.stub(live.away.room).respond(userId, matchId, confirmed, true);
@@ -355,24 +355,26 @@ export class BucketActor extends Server<Env> {
   }
 
   /**
-   * Why `matchId` cannot be answered here. A match made in a guest bucket is stored there, so
-   * that bucket says whether it is over (409) or its window passed (410): the request paired in
-   * it names the room, and a request back in the queue since waits in that room too.
+   * An answer to a match no longer pending for this user here. A match made in a guest bucket
+   * is stored there, so that bucket answers: the request paired in it names the room, and a
+   * request back in the queue since waits in that room too.
    */
-  async #notConfirmable(
+  async #lateAnswer(
     userId: string,
     matchId: string,
+    confirmed: boolean,
     live: MatchRequest | undefined,
     viaGuest: boolean,
-  ): Promise<Refusal> {
-    const here = this.whyNotConfirmable(userId, matchId);
-    if (here.status !== 404 || viaGuest) return here;
-    const paired = live ?? this.#storage.ownRequestPairedIn(userId, matchId);
+  ): Promise<Responded> {
+    const here = this.lateAnswer(userId, matchId, confirmed);
+    if (here.ok || here.status !== 404 || viaGuest) return here;
+    const paired = live ?? this.#storage.requestPairedIn(userId, matchId);
     const rooms = new Set([paired?.room, ...(paired?.also ?? [])]);
     rooms.delete(roomName(this.bucket));
     for (const room of rooms) {
       if (!room) continue;
-      const there = await this.#peers.stub(room).whyNotConfirmable(userId, matchId);
+      const there = await this.#peers.stub(room).lateAnswer(userId, matchId, confirmed);
+      if (there.ok) return { ...there, view: (await this.#viewWithMatch(paired!.id)) ?? there.view };
       if (there.status !== 404) return there;
     }
     return here;
@@ -380,13 +382,17 @@ export class BucketActor extends Server<Env> {
 
   // --- RPC between the buckets a flexible request waits in (`handover.ts`) ----------------------
 
-  /** Why a home bucket's late answer to a match made here is refused. */
-  whyNotConfirmable(userId: string, matchId: string): Refusal {
-    return whyNotConfirmable(
-      this.#state.matches.get(matchId) ?? this.#storage.findMatch(matchId),
-      userId,
-      matchId,
-    );
+  /**
+   * A late answer to a match made here (the home's, or `POST /confirm`'s own). Confirming a match
+   * that is ready answers it as ready again, so a client that was told 202 may ask once more for
+   * the session's ids; anything else is refused with the reason (409 over, 410 window passed).
+   */
+  lateAnswer(userId: string, matchId: string, confirmed: boolean): Responded {
+    const m = this.#state.matches.get(matchId) ?? this.#storage.findMatch(matchId);
+    const ready = confirmed && m?.status === "confirmed" && m.users.includes(userId);
+    const r = ready ? this.#storage.requestPairedIn(userId, matchId) : undefined;
+    if (r) return { ok: true, state: "ready", view: this.#viewOf(r.id)! };
+    return whyNotConfirmable(m, userId, matchId);
   }
 
   /** Messages from another bucket of the tenant, in the order it wrote them. */

@@ -142,8 +142,11 @@ export class BucketStorage {
     return row ? storedRequest(row.body) : undefined;
   }
 
-  /** The user's request made here (not a guest entry) that was paired in `matchId`, if any. */
-  ownRequestPairedIn(userId: string, matchId: string): MatchRequest | undefined {
+  /**
+   * The user's request here that was paired in `matchId`, if any: their own request or, in the
+   * bucket that made the match, their guest entry (never both in one bucket).
+   */
+  requestPairedIn(userId: string, matchId: string): MatchRequest | undefined {
     // No index on the user: this serves only answers to matches that are over, and the table
     // holds a bounded retention of ended rows.
     return this.#sql
@@ -153,8 +156,7 @@ export class BucketStorage {
         matchId,
       )
       .toArray()
-      .map((row) => storedRequest(row.body))
-      .find((r) => r.home === null);
+      .map((row) => storedRequest(row.body))[0];
   }
 
   findMatch(id: string): Match | undefined {

@@ -193,8 +193,11 @@ export const openApiDocument = {
         security: auth,
         requestBody: { required: true, content: { "application/json": { schema: input(confirmBody) } } },
         responses: {
-          "200": json(output(confirmedAnswer), "Both confirmed"),
-          "202": json(output(waitingAnswer), "Waiting for the partner"),
+          "200": json(
+            output(confirmedAnswer),
+            "Both confirmed (again the same once ready, so a caller told 202 may ask once more)",
+          ),
+          "202": json(output(waitingAnswer), "Waiting for the partner, or for the session's setup"),
           ...common,
           "404": error("Unknown match, or not yours"),
           "409": error("The match is no longer pending"),

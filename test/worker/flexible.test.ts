@@ -101,6 +101,9 @@ describe("flexible requests", () => {
     expect(await a.socket.next("match_ready")).toMatchObject({ matchId: fa.matchId, partnerId: bob });
     expect(await b.socket.next("match_ready")).toMatchObject({ partnerId: alice });
     expect(await a.socket.closed()).toBe(1000);
+    // Asked again over HTTP, the bucket that held the match answers it as ready.
+    const again = await api(alice, "POST", "/confirm", { match_id: fa.matchId, confirmed: true });
+    expect([again.status, again.json]).toMatchObject([200, { match_id: fa.matchId, partner_id: bob }]);
     // The HTTP view names the bucket that paired it; the one live request is freed.
     const view = requestView.parse((await api(alice, "GET", `/request/${a.queued.requestId}`)).json);
     expect(view).toMatchObject({ status: "CONFIRMED", room: r.other, topic: r.u, match: { partnerId: bob } });

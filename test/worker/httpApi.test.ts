@@ -51,6 +51,13 @@ describe("the seed-000 quick-test flow over HTTP", () => {
         match: { status: "confirmed" },
       });
     }
+    // The first to confirm, told 202, asks again and gets the session's ids; declining now is 409.
+    const again = await api(u1, "POST", "/confirm", { match_id: matchId, confirmed: true });
+    expect([again.status, again.json]).toEqual([
+      200,
+      { match_id: matchId, partner_id: u2, question_id: null, collaboration_session_id: null },
+    ]);
+    expect((await api(u1, "POST", "/confirm", { match_id: matchId, confirmed: false })).status).toBe(409);
     // Confirmed requests cannot be cancelled, and the user is free to queue again.
     expect((await api(u1, "DELETE", `/request/${req1.id}`)).status).toBe(409);
     expect((await api(u1, "GET", "/me/request")).status).toBe(404);
