@@ -43,7 +43,7 @@ import {
   tooManyChallenges,
 } from "./challengeRules.ts";
 import { OneAtATime } from "./OneAtATime.ts";
-import { claimPair } from "./pairClaims.ts";
+import { claimPair, pausedForMaintenance } from "./pairClaims.ts";
 import { sendOn, type TabState, UserTabs } from "./UserTabs.ts";
 
 /** A refusal the router answers as an HTTP error. */
@@ -176,7 +176,7 @@ export class UserActor extends Server<Env> {
     if (!made.ok) return made;
     if (!this.#sent.allow(this.#userId, Date.now())) return tooManyChallenges();
     const c = made.challenge;
-    let standing: Array<{ blocked: string[]; engaged: boolean }>;
+    let standing: Array<{ blocked: string[]; engaged: boolean; paused: boolean }>;
     try {
       standing = await Promise.all(
         [c.challengerId, c.opponentId].map((u) =>
@@ -187,6 +187,7 @@ export class UserActor extends Server<Env> {
       return unavailable("The challenge could not be sent just now; try again.");
     }
     const [mine, theirs] = standing as [(typeof standing)[0], (typeof standing)[0]];
+    if (mine.paused) return pausedForMaintenance();
     if (blockedEitherWay({ userId: c.challengerId, ...mine }, { userId: c.opponentId, ...theirs })) {
       return challengeRefusal(403, "blocked", "One of you has blocked the other.");
     }

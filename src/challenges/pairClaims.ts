@@ -29,6 +29,11 @@ export async function claimPair(
   return { ok: true, requestIds, grants: [challenger, opponent] };
 }
 
+/** Maintenance refuses new challenges and their accepts, as it refuses new requests. */
+export function pausedForMaintenance(): ChallengeRefusal {
+  return challengeRefusal(503, "maintenance", "Matching is paused for maintenance; try again later.", 300);
+}
+
 /** A refused claim as the accept answers it; `whose` names the user it was refused for. */
 export function refusedClaim(r: Exclude<ClaimResult, { ok: true }>, whose: string): ChallengeRefusal {
   switch (r.reason) {
@@ -42,12 +47,7 @@ export function refusedClaim(r: Exclude<ClaimResult, { ok: true }>, whose: strin
         60,
       );
     case "maintenance":
-      return challengeRefusal(
-        503,
-        "maintenance",
-        "Matching is paused for maintenance; try again later.",
-        300,
-      );
+      return pausedForMaintenance();
     default:
       return challengeRefusal(
         503,

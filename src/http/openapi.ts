@@ -262,6 +262,7 @@ export const openApiDocument = {
           "403": error("`blocked`: one of you has blocked the other"),
           "409": error("A pending challenge between you two exists, or either of you has a live request"),
           "429": error("`rate_limited`: more than 10 challenges sent in a minute; see `Retry-After`"),
+          "503": error("`maintenance`: matching is paused; see `Retry-After`"),
         },
       },
     },

@@ -131,12 +131,13 @@ export class RegistryShard extends DurableObject<Env> {
 
   /**
    * What a new challenge must know of the user: whom they blocked, and whether they are engaged
-   * (a live request, or a challenge's match being set up), verified with the holder.
+   * (a live request, or a challenge's match being set up), verified with the holder; and whether
+   * the tenant is paused for maintenance.
    */
-  async standing(userId: string): Promise<{ blocked: string[]; engaged: boolean }> {
+  async standing(userId: string): Promise<{ blocked: string[]; engaged: boolean; paused: boolean }> {
     const held = await this.#held(userId);
     const engaged = held !== null && (await this.#stillLive(userId, held).catch(() => true));
-    return { blocked: this.#blockedBy(userId), engaged };
+    return { blocked: this.#blockedBy(userId), engaged, paused: this.maintenance().on };
   }
 
   /**

@@ -251,6 +251,14 @@ describe("admin endpoints", () => {
       claims,
     });
     expect(http.status).toBe(503);
+    // A new challenge too (an accept would be refused anyway).
+    const challenge = await call("/challenges", {
+      method: "POST",
+      body: { opponentId: "d", difficulty: "easy", topic: "other" },
+      claims,
+    });
+    expect(challenge.status).toBe(503);
+    expect(await challenge.json()).toMatchObject({ error: { code: "maintenance" } });
     // Someone with a live request elsewhere hears that first, as at any other time.
     const busy = await call("/request", {
       method: "POST",
