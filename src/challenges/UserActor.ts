@@ -9,7 +9,7 @@ import { partOf } from "../matching/describe.ts";
 import { JoinRate } from "../matching/joinRate.ts";
 import { OneAlarm } from "../OneAlarm.ts";
 import type { AcceptChallengeAnswer, ChallengeView, UserFrame } from "../protocol/challenges.ts";
-import { userClientFrameSchema } from "../protocol/challenges.ts";
+import { challengeAccepted, requestUpdate, userClientFrameSchema } from "../protocol/challenges.ts";
 import { CloseCode } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
 import type { Bucket, Role } from "../protocol/values.ts";
@@ -357,7 +357,7 @@ export class UserActor extends Server<Env> {
 
   /** A bucket's `request_update` for this user's channel. */
   requestUpdate(userId: string, request: RequestView): void {
-    if (userId === this.#userId) this.#tabs.push({ type: "request_update", request });
+    if (userId === this.#userId) this.#tabs.push(requestUpdate(request));
   }
 
   override async onAlarm(): Promise<void> {
@@ -429,16 +429,8 @@ export class UserActor extends Server<Env> {
     let told = Promise.resolve();
     if (ok) {
       const view = challengeView(c);
-      this.#tabs.push({
-        type: "challenge_accepted",
-        challenge: view,
-        match: matchFor(setup, match, this.#userId),
-      });
-      told = this.#tellChallenger(c, {
-        type: "challenge_accepted",
-        challenge: view,
-        match: matchFor(setup, match, c.challengerId),
-      });
+      this.#tabs.push(challengeAccepted(view, matchFor(setup, match, this.#userId)));
+      told = this.#tellChallenger(c, challengeAccepted(view, matchFor(setup, match, c.challengerId)));
     } else if (c.status === "EXPIRED") {
       told = this.#decided(c, "challenge_expired");
     }

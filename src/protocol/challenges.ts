@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { pongFrame } from "./frames.ts";
-import { requestView } from "./http.ts";
+import { type RequestView, requestView } from "./http.ts";
 import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
@@ -70,10 +70,16 @@ export const challengeReceivedFrame = z.object({
   type: z.literal("challenge_received"),
   challenge: challengeView,
 });
+/**
+ * The contract says this frame comes "with the match fields" and `request_update` with "the
+ * request view", which a client may read as nested or as the frame's own fields: both are sent
+ * (build them with `challengeAccepted` and `requestUpdate`).
+ */
 export const challengeAcceptedFrame = z.object({
   type: z.literal("challenge_accepted"),
   challenge: challengeView,
   match: challengeMatch,
+  ...challengeMatch.shape,
 });
 export const challengeDeclinedFrame = z.object({
   type: z.literal("challenge_declined"),
@@ -88,7 +94,22 @@ export const challengeExpiredFrame = z.object({
   challenge: challengeView,
 });
 /** The caller's request, as `GET /request/{id}` shows it, whenever it changes. */
-export const requestUpdateFrame = z.object({ type: z.literal("request_update"), request: requestView });
+export const requestUpdateFrame = z.object({
+  type: z.literal("request_update"),
+  request: requestView,
+  ...requestView.shape,
+});
+
+export function challengeAccepted(
+  challenge: ChallengeView,
+  match: ChallengeMatch,
+): UserFrameOf<"challenge_accepted"> {
+  return { type: "challenge_accepted", challenge, match, ...match };
+}
+
+export function requestUpdate(request: RequestView): UserFrameOf<"request_update"> {
+  return { type: "request_update", request, ...request };
+}
 
 export const userFrameSchema = z.discriminatedUnion("type", [
   challengeReceivedFrame,

@@ -423,6 +423,8 @@ describe("the user's channel", () => {
         topic: c.topic,
       });
       expect(f.match.role).not.toBe(answer.role);
+      // The match's fields are the frame's own too.
+      expect(f).toMatchObject({ matchId: answer.match_id, partnerId: bob, role: f.match.role });
     }
     for (const tab of bobTabs) expect((await tab.nextOf("challenge_accepted")).match.partnerId).toBe(alice);
 

@@ -78,6 +78,8 @@ describe("request_update", () => {
     for (const tab of tabs) {
       const update = await tab.nextOf("request_update");
       expect(update.request).toMatchObject({ id: queued.requestId, userId: alice, status: "PENDING", topic });
+      // The view's fields are the frame's own too.
+      expect(update).toMatchObject({ id: queued.requestId, status: "PENDING", position: 1 });
     }
     const b = await socketAs(room, bob);
     await b.next("queued");
