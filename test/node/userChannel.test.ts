@@ -8,6 +8,7 @@ import {
   type UserChannelEvents,
   type UserFrame,
 } from "../../src/client/index.ts";
+import { challengeAccepted } from "../../src/protocol/challenges.ts";
 
 /** The SDK's `UserChannel` against a small fake channel server (`ws`): URL, typed events, reconnects. */
 
@@ -96,22 +97,23 @@ describe("UserChannel", () => {
     const send = (f: UserFrame | object) => c.socket.send(JSON.stringify(f));
     send({ type: "challenge_received", challenge });
     send({ type: "challenge_received", challenge: { ...challenge, status: "MAYBE" } });
-    send({
-      type: "challenge_accepted",
-      challenge: { ...challenge, status: "ACCEPTED", matchId: "mat_0123456789abcdef" },
-      match: {
-        matchId: "mat_0123456789abcdef",
-        partnerId: "bob",
-        difficulty: "easy",
-        topic: "arrays",
-        role: "interviewee",
-        questionId: null,
-        collaborationSessionId: null,
-      },
-    });
+    send(
+      challengeAccepted(
+        { ...challenge, status: "ACCEPTED", matchId: "mat_0123456789abcdef" },
+        {
+          matchId: "mat_0123456789abcdef",
+          partnerId: "bob",
+          difficulty: "easy",
+          topic: "arrays",
+          role: "interviewee",
+          questionId: null,
+          collaborationSessionId: null,
+        },
+      ),
+    );
     await until(() => accepted[0], "challenge_accepted");
     expect(received).toEqual([{ type: "challenge_received", challenge }]);
-    expect(accepted[0]?.match.partnerId).toBe("bob");
+    expect(accepted[0]).toMatchObject({ partnerId: "bob", match: { partnerId: "bob" } });
     expect(invalid).toHaveLength(1);
   });
 
