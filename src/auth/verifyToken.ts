@@ -92,10 +92,12 @@ export async function verifyToken(token: string, config: Config): Promise<Identi
   if (rating !== undefined && rating !== null && (typeof rating !== "number" || !Number.isFinite(rating))) {
     throw new TokenError(`The token's \`${config.JWT_RATING_CLAIM}\` claim must be a number (a rating).`);
   }
-  const tenant = payload[config.JWT_TENANT_CLAIM] ?? DEFAULT_TENANT;
+  // An integer id (as many issuers write one) is the tenant of that decimal name, as for users.
+  const tenantClaim = payload[config.JWT_TENANT_CLAIM] ?? DEFAULT_TENANT;
+  const tenant = Number.isSafeInteger(tenantClaim) ? String(tenantClaim) : tenantClaim;
   if (!tenantIdSchema.safeParse(tenant).success) {
     throw new TokenError(
-      `The token's \`${config.JWT_TENANT_CLAIM}\` claim must be 1-64 letters, digits, \`-\` or \`_\`.`,
+      `The token's \`${config.JWT_TENANT_CLAIM}\` claim must be 1-64 letters, digits, \`-\` or \`_\` (or an integer).`,
     );
   }
   return {

@@ -114,8 +114,23 @@ describe("tenants", () => {
     await b.next("match_found");
   });
 
+  it("takes an integer tenant id as the tenant of that decimal name", async () => {
+    const room = uniqueRoom();
+    const id = Math.floor(Math.random() * 1e9);
+    const token = await tokenFor(newUser("a"), { claims: { tenant_id: id } });
+    const res = await SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}`, {
+      headers: { Upgrade: "websocket" },
+    });
+    res.webSocket!.accept();
+    const a = new TestSocket(res.webSocket!);
+    await a.next("queued");
+    const b = await joinAs(String(id), room, newUser("b"));
+    await b.next("queued");
+    expect((await a.next("match_found")).partnerId).toMatch(/^b-/);
+  });
+
   it("refuses a malformed tenant id with 401 and a clear message, before any object", async () => {
-    for (const bad of ["two words", "x".repeat(65), "a~b", 42, ""]) {
+    for (const bad of ["two words", "x".repeat(65), "a~b", 4.2, true, ""]) {
       const res = await callAs(bad, "u", "GET", "/me/request");
       expect(res.status, JSON.stringify(bad)).toBe(401);
       expect(errorAnswer.parse(res.json).error.message).toMatch(/`tenant_id` claim must be 1-64 letters/);
