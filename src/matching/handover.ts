@@ -284,6 +284,13 @@ function drop(s: BucketState, clock: Clock, step: Step, r: MatchRequest): void {
 
 /** At the home: a lent request is back (given back, or its match elsewhere fell through). */
 function returnHome(s: BucketState, clock: Clock, step: Step, r: MatchRequest): void {
+  if (r.leaving) {
+    // Its user left while it was away, and the leave crossed its return: it ends here.
+    const outcome = r.leaving;
+    Object.assign(r, { away: null, matchId: null, room: null, leaving: null });
+    bucket.endLeft(s, clock, step, r, outcome);
+    return;
+  }
   r.status = "PENDING";
   r.away = null;
   r.matchId = null;

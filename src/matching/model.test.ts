@@ -647,6 +647,7 @@ function compare(h: Harness, model: Model, where: string): void {
       holdFor: _f,
       heldWith: _hw,
       away: _y,
+      leaving: _l,
       room: _r,
       ...gotFields
     } = got;

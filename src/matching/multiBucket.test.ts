@@ -54,6 +54,8 @@ class Network {
   /** Per user: the match they are in as far as their frames tell, to catch a second match_found. */
   readonly inMatch = new Map<string, string | null>();
   readonly setups: { room: string; matchId: string }[] = [];
+  /** Requests whose user sent `leave`: each must end, wherever its match was. */
+  readonly left = new Set<string>();
 
   readonly settings: Settings;
 
@@ -163,6 +165,7 @@ class Network {
     this.expire(claim.room);
     const s = this.state(claim.room);
     const r = s.requests.get(claim.requestId);
+    if (kind === "leave" && r) this.left.add(r.id);
     const matchId = r?.matchId ?? "mat_none0000";
     const out =
       kind === "confirm"
@@ -367,6 +370,7 @@ function checkAtRest(net: Network, where: string): void {
     }
   }
   for (const r of owned(net)) {
+    assert.ok(!net.left.has(r.id), `${where}: ${r.userId} left, but ${r.id} is still ${r.status}`);
     if (!available(r)) continue;
     for (const room of r.also) {
       const e = net.state(room).requests.get(r.id);
@@ -480,6 +484,38 @@ test("a refusal that crosses the request's placement again in the same bucket ke
     { t: "act", u: "u1", kind: "leave" },
     { t: "join", u: "u1", home: 2, also: [], widen: false },
   ]);
+});
+
+test("a leave that crosses its request's return from a guest bucket still ends the request", () => {
+  // u4 (home medium, also easy) is lent to easy for a pair with u2's entry; u4 leaves on the
+  // home socket, so the leave goes to easy; easy's pair falls apart meanwhile (u2's home refuses)
+  // and gives u4 back. The leave reaches easy after that and finds nothing: the home must end
+  // u4's request when it comes back, not queue it again.
+  run(false, false, [
+    { t: "join", u: "u1", home: 2, also: [], widen: false },
+    { t: "join", u: "u4", home: 1, also: [0], widen: false },
+    { t: "join", u: "u2", home: 0, also: [3, 2], widen: false },
+    { t: "deliver", k: 2, n: 3 },
+    { t: "deliver", k: 6, n: 3 },
+    { t: "act", u: "u4", kind: "leave" },
+  ]);
+});
+
+test("a user who leaves while matched in a guest bucket, as the match falls through, hears cancelled", () => {
+  const net = new Network();
+  net.join("u2", MEDIUM, [], false);
+  net.join("u1", EASY, [MEDIUM], false);
+  net.settle();
+  assert.equal(lastOf(net, "u1", "match_found").room, MEDIUM);
+  // u2 declines in medium, which sends u1 home; before that report arrives, u1 leaves at home,
+  // and the leave goes to medium, which holds nothing of u1's any more.
+  net.act("u2", "decline");
+  net.act("u1", "leave");
+  net.settle();
+  assert.equal(lastOf(net, "u1", "cancelled").requestId, net.rows.get(EASY)!.keys().next().value);
+  assert.equal(framesOf(net, "u1").at(-1)?.type, "cancelled");
+  assert.equal(net.claims.has("u1"), false);
+  for (const s of net.buckets.values()) assert.equal(s.requests.size, 0);
 });
 
 test("requests in several buckets are paired exactly once, under random interleavings", () => {

@@ -87,7 +87,16 @@ export function pairOrder<T extends string | { id: string }>(a: T, b: T): [T, T]
   return id(a) < id(b) ? [a, b] : [b, a];
 }
 
-export type FlexibleFields = "home" | "also" | "widenAt" | "epoch" | "holdFor" | "heldWith" | "away" | "room";
+export type FlexibleFields =
+  | "home"
+  | "also"
+  | "widenAt"
+  | "epoch"
+  | "holdFor"
+  | "heldWith"
+  | "away"
+  | "leaving"
+  | "room";
 
 /** A request's flexible fields when it waits in its own bucket only (and rows from before them). */
 export function inItsOwnBucket(): Pick<MatchRequest, FlexibleFields> {
@@ -99,6 +108,7 @@ export function inItsOwnBucket(): Pick<MatchRequest, FlexibleFields> {
     holdFor: null,
     heldWith: null,
     away: null,
+    leaving: null,
     room: null,
   };
 }

@@ -92,6 +92,7 @@ export function join(
     holdFor: null,
     heldWith: null,
     away: null,
+    leaving: null,
     room: null,
   };
   s.requests.set(r.id, r);
@@ -160,19 +161,32 @@ export function leave(
   const r = liveRequestOf(s, userId);
   if (!r) return { step, result: refuse("no_live_request", "You have no live request in this bucket.") };
   if (r.away) {
+    r.leaving = outcome;
+    step.wroteRequest(r);
     forward(step, r, { type: "leave", disconnected: outcome === "disconnected" });
     return { step, result: { ok: true } };
   }
   const match = r.matchId ? s.matches.get(r.matchId) : undefined;
   const survivors = match ? breakMatch(s, clock, step, match, [userId], "partner_left") : [];
+  endLeft(s, clock, step, r, outcome);
+  pairOldestCompatible(s, clock, step, survivors);
+  return { step, result: { ok: true } };
+}
+
+/** A request its user left (or lost by disconnection) ends: `cancelled` and a close if they left. */
+export function endLeft(
+  s: BucketState,
+  clock: Clock,
+  step: Step,
+  r: MatchRequest,
+  outcome: "left" | "disconnected",
+): void {
   endRequest(s, clock, step, r, "CANCELLED", outcome);
   reportChange(step, r, { kind: "ended", status: "CANCELLED", outcome });
   if (outcome === "left") {
     tell(step, r, { type: "cancelled", requestId: r.id });
     closeFor(step, r, CloseCode.normal, "left");
   }
-  pairOldestCompatible(s, clock, step, survivors);
-  return { step, result: { ok: true } };
 }
 
 export type ConfirmState = "waiting_for_partner" | "setting_up" | "ready";

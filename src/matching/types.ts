@@ -74,6 +74,12 @@ export interface MatchRequest {
   heldWith: string | null;
   /** Owned requests handed over to another bucket (status MATCHED here): where, for which pair. */
   away: { room: string; pairId: string } | null;
+  /**
+   * Owned requests lent to another bucket whose user left (or whose grace ran out): the leave
+   * went there, but if the request comes back instead (its pair fell apart as the leave crossed
+   * it), it ends here all the same.
+   */
+  leaving: "left" | "disconnected" | null;
   /** The room that paired it (its own room, or the guest bucket's), once paired. */
   room: string | null;
 }
