@@ -250,9 +250,11 @@ function place(s: BucketState, clock: Clock, step: Step, entry: GuestEntry): voi
   const other = bucket.liveRequestOf(s, entry.userId);
   if (other) {
     // A user has one live request, so of two the older has ended and its entry's withdrawal is
-    // on its way: it gives way to the newer. A held or matched one is this bucket's to settle.
+    // on its way: it gives way to the newer now, as that withdrawal would make it. A held one
+    // too: its home refuses the ask (or did), which a dropped entry's pair takes as for any
+    // withdrawal. A matched one cannot be older (its request is lent, so it still lives).
     if (other.createdAt >= entry.createdAt || other.home === null) return;
-    if (other.status !== "PENDING" || other.holdFor !== null) return;
+    if (other.status !== "PENDING") return;
     drop(s, clock, step, other);
   }
   const r: MatchRequest = {
