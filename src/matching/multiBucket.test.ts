@@ -743,3 +743,18 @@ test("three buckets whose guest pairs cross all settle, taking turns", () => {
   );
   assert.equal(paired.length, 4);
 });
+
+test("a user's newer request is placed in a guest bucket that still holds their older one for a pair", () => {
+  // u3's first request (home hard.arrays, also easy.arrays and medium.arrays) is held in
+  // easy.arrays for a pair with u1 when its queue time runs out; u3's new request (home
+  // easy.graphs, also easy.arrays) is placed in easy.arrays before the old entry's fate is known
+  // there. It must wait there all the same.
+  run(false, false, [
+    { t: "join", u: "u1", home: 0, also: [], widen: false },
+    { t: "join", u: "u3", home: 2, also: [0, 1], widen: false },
+    { t: "deliver", k: 2, n: 1 },
+    { t: "advance", ms: 61_000 },
+    { t: "join", u: "u3", home: 3, also: [0], widen: false },
+    { t: "deliver", k: 5, n: 2 },
+  ]);
+});
