@@ -128,6 +128,7 @@ export class BucketActor extends Server<Env> {
     // get the same idempotency keys, so they create one session, not two.
     this.#setups.resume(this.#state.matches.values());
     this.#peers.resume(this.#state);
+    this.#run(handover.releaseUnaskedPairs(this.#state, this.#clock()));
     const fingerprint = pairingFingerprint(this.#state.settings);
     if (this.#storage.pairingFingerprint() !== fingerprint) {
       if (this.#state.queue.length > 1) this.#run(bucket.resettle(this.#state, this.#clock()).step);

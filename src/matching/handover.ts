@@ -26,8 +26,8 @@ import type { Clock, MatchRequest } from "./types.ts";
  *   withdraws it from the guests; when it is available again, it places it in all of them
  *   again. Its **epoch** counts these turns (odd: placed), and each entry carries the epoch it
  *   was placed at. Placements and withdrawals to one bucket arrive in order; a refusal can
- *   overtake the withdrawal sent before it, so both simply drop the entry, and only a later
- *   placement brings it back.
+ *   overtake the withdrawal sent before it, so both simply drop the entry (a held one when its
+ *   pair is decided), and only a later placement brings it back.
  * - While lent, the borrowing bucket owns the match: the home relays the user's commands to it,
  *   and it reports back (frames for the home socket, and matched / ended / returned). A survivor
  *   of a match that fell through is returned home, which places it in every bucket again.
@@ -98,6 +98,11 @@ export type AskAnswer = { home: string; requestId: string; answer: HandOverAnswe
  */
 export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, answers: AskAnswer[]): Step {
   const step = new Step();
+  decidePair(s, clock, step, pairId, answers);
+  return step;
+}
+
+function decidePair(s: BucketState, clock: Clock, step: Step, pairId: string, answers: AskAnswer[]): void {
   const pair = s.held.get(pairId);
   const held = (id: string | undefined) => {
     const r = id === undefined ? undefined : s.requests.get(id);
@@ -115,7 +120,7 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
     refused = true;
     const r = held(a.requestId);
     if (!r) continue;
-    if (a.answer.epoch !== null && r.epoch > a.answer.epoch) placedSince.add(r.id);
+    if (a.answer.epoch !== null && r.epoch > a.answer.epoch && placed(r)) placedSince.add(r.id);
     // Stale: the withdrawal this refusal overtook will find nothing.
     else drop(s, clock, step, r);
   }
@@ -130,11 +135,11 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
       s.held.delete(pairId);
       propose(s, clock, step, first, second, pairId);
       syncGuests(s, step);
-      return step;
+      return;
     }
     if (first && second?.home) {
       step.effects.push({ kind: "ask", home: second.home, requestId: second.id, pairId });
-      return step;
+      return;
     }
   }
   // The pair falls apart: give back what it was granted; its entries come back with their
@@ -157,6 +162,11 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
       drop(s, clock, step, r);
       continue;
     }
+    // Withdrawn while held, and not placed again since: stale (its ask, if any, was refused).
+    if (r.home !== null && !placed(r)) {
+      drop(s, clock, step, r);
+      continue;
+    }
     // This bucket's own first request, a second guest not asked for yet, or a guest placed
     // again since its refusal: waiting again.
     r.holdFor = null;
@@ -168,7 +178,6 @@ export function handOverAnswered(s: BucketState, clock: Clock, pairId: string, a
   }
   pairOldestCompatible(s, clock, step, back);
   syncGuests(s, step);
-  return step;
 }
 
 /** One of this bucket's own requests, waiting in its queue (not held, present). */
@@ -182,6 +191,7 @@ function waitingHere(s: BucketState, id: string): MatchRequest | undefined {
 /**
  * Asks a restarted bucket must make again, since answers die with the instance that waited: the
  * first guest of every pair it still holds (asked again, a home answers a grant the same way).
+ * A pair none of whose guests is left here is `releaseUnaskedPairs`'s.
  */
 export function pendingAsks(s: BucketState): { home: string; requestId: string; pairId: string }[] {
   const asks: { home: string; requestId: string; pairId: string }[] = [];
@@ -196,6 +206,21 @@ export function pendingAsks(s: BucketState): { home: string; requestId: string; 
   return asks;
 }
 
+/**
+ * After a restart, the held pairs for which `pendingAsks` has nothing to ask fall apart now: the
+ * guest they waited on is gone from here (its user left while it was lent here, or a newer
+ * request of theirs replaced it, whose home refuses it), so no answer will ever decide them, and
+ * the one that would have (a grant, given back, or a refusal) died with the last instance.
+ */
+export function releaseUnaskedPairs(s: BucketState, clock: Clock): Step {
+  const step = new Step();
+  const asked = new Set(pendingAsks(s).map((a) => a.pairId));
+  for (const pairId of [...s.held.keys()]) {
+    if (!asked.has(pairId)) decidePair(s, clock, step, pairId, []);
+  }
+  return step;
+}
+
 /** A message from another bucket of the tenant. */
 export function receive(s: BucketState, clock: Clock, from: string, message: PeerMessage): Step {
   let step = new Step();
@@ -205,8 +230,18 @@ export function receive(s: BucketState, clock: Clock, from: string, message: Pee
       break;
     case "withdraw": {
       const r = s.requests.get(message.requestId);
-      // A held entry goes too: its ask is refused, or was (a refusal can overtake this).
-      if (r && r.home !== null && r.status === "PENDING") drop(s, clock, step, r);
+      if (!r || r.home === null || r.status !== "PENDING") break;
+      if (r.holdFor === null) {
+        drop(s, clock, step, r);
+        break;
+      }
+      // A held entry stays until its pair is decided: its row is what makes a restarted bucket
+      // ask for it again (`pendingAsks`), and a grant to this pair may still be on its way (the
+      // home placed it again before the ask came), which must be used or given back. The even
+      // epoch marks it withdrawn, so the pair, should it fall apart, drops it (a refusal can
+      // also overtake this); a later placement makes it odd again.
+      r.epoch = Math.max(r.epoch, message.epoch);
+      step.wroteRequest(r);
       break;
     }
     case "giveBack": {

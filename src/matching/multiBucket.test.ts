@@ -17,7 +17,15 @@ import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
 import { parseRoomName } from "../protocol/values.ts";
 import { compatible } from "./compatibility.ts";
 import { available } from "./guestDelivery.ts";
-import { type AskAnswer, handOver, handOverAnswered, pendingAsks, receive, syncGuests } from "./handover.ts";
+import {
+  type AskAnswer,
+  handOver,
+  handOverAnswered,
+  pendingAsks,
+  receive,
+  releaseUnaskedPairs,
+  syncGuests,
+} from "./handover.ts";
 import type { PeerMessage } from "./peerMessages.ts";
 import { type BucketState, createBucketState, restoreBucketState } from "./state.ts";
 import type { Step } from "./step.ts";
@@ -276,6 +284,7 @@ class Network {
     this.collected.set(room, new Map());
     this.asked.set(room, new Map());
     for (const ask of pendingAsks(restored)) this.ask({ from: room, ...ask });
+    this.apply(room, releaseUnaskedPairs(restored, this.clock));
   }
 
   advance(ms: number): void {
@@ -371,6 +380,10 @@ function checkAtRest(net: Network, where: string): void {
   }
   for (const r of owned(net)) {
     assert.ok(!net.left.has(r.id), `${where}: ${r.userId} left, but ${r.id} is still ${r.status}`);
+    if (r.away) {
+      const m = net.state(r.away.room).matches.get(r.away.pairId);
+      assert.ok(m?.requests.includes(r.id), `${where}: ${r.id} is lent to ${r.away.room} for no match`);
+    }
     if (!available(r)) continue;
     for (const room of r.also) {
       const e = net.state(room).requests.get(r.id);
@@ -501,6 +514,47 @@ test("a leave that crosses its request's return from a guest bucket still ends t
   ]);
 });
 
+test("a bucket restarted while it holds a pair whose guest entry was withdrawn still decides the pair", () => {
+  // easy.graphs holds u3 (its own) with u1's entry and asks easy.arrays, where u1's socket just
+  // dropped; the withdrawal arrives before the refusal, and the bucket is evicted before the
+  // refusal reaches it. It must ask again: a dropped entry left nothing to ask for, and u3 was
+  // held forever.
+  run(false, false, [
+    { t: "join", u: "u3", home: 3, also: [0], widen: false },
+    { t: "join", u: "u1", home: 0, also: [3], widen: false },
+    { t: "act", u: "u1", kind: "disconnect" },
+    { t: "deliver", k: 2, n: 3 },
+    { t: "deliver", k: 3, n: 1 },
+    { t: "evict", room: 3 },
+    { t: "act", u: "u1", kind: "confirm" },
+  ]);
+});
+
+test("a guest withdrawn while held as the second of a pair is dropped when the pair falls apart", () => {
+  // easy.graphs holds u5's entry and u1's (second, not asked yet); u1's withdrawal comes while
+  // held, then u5's home refuses. u1's entry must go, not wait again in a bucket it left.
+  run(false, false, [
+    { t: "join", u: "u5", home: 1, also: [3], widen: false },
+    { t: "join", u: "u1", home: 0, also: [3, 1], widen: false },
+    { t: "deliver", k: 14, n: 3 },
+  ]);
+});
+
+test("a bucket restarted while it holds a pair whose lent guest left meanwhile decides the pair", () => {
+  // easy.arrays holds u1 (its own) with u3's entry; u3's home grants it, then u3 leaves and the
+  // leave ends the entry here before the grant arrives, which dies with the evicted instance.
+  // Nothing is left to ask for, so the restarted bucket puts u1 back at once.
+  run(false, false, [
+    { t: "join", u: "u1", home: 0, also: [], widen: false },
+    { t: "join", u: "u3", home: 1, also: [0], widen: false },
+    { t: "deliver", k: 0, n: 2 },
+    { t: "act", u: "u3", kind: "leave" },
+    { t: "deliver", k: 0, n: 1 },
+    { t: "evict", room: 0 },
+    { t: "act", u: "u1", kind: "confirm" },
+  ]);
+});
+
 test("a user who leaves while matched in a guest bucket, as the match falls through, hears cancelled", () => {
   const net = new Network();
   net.join("u2", MEDIUM, [], false);
@@ -557,6 +611,34 @@ function sendAll(net: Network, link: string): void {
     net.apply(to, receive(net.state(to), net.clock, from, message));
   }
 }
+
+test("a withdrawal that comes after its request was placed again and granted does not strand the grant", () => {
+  const net = new Network();
+  const heads = () => [...net.links.values()].filter((l) => l.length > 0).length;
+  const one = (link: string) => {
+    const { from, to, message } = net.links.get(link)!.shift()!;
+    net.apply(to, receive(net.state(to), net.clock, from, message));
+  };
+  net.join("u1", EASY, [HARD], false);
+  net.join("u2", MEDIUM, [HARD], false);
+  one(`${EASY}>${HARD}`);
+  // u1's socket drops and comes back: a withdrawal and a placement set off to hard.
+  net.act("u1", "disconnect");
+  net.reconnect("u1");
+  one(`${MEDIUM}>${HARD}`);
+  // hard holds [u1, u2] and asks for u1, whose home grants it (u1 is back), then for u2; only
+  // now the old withdrawal arrives. Dropping u1's entry then meant the pair fell apart without
+  // giving u1 back: lent to hard for a match that never was, u1 waited nowhere.
+  assert.equal(net.asks.length, 1);
+  net.deliver(heads());
+  net.deliver(heads() + net.asks.length);
+  one(`${EASY}>${HARD}`);
+  net.settle();
+  const found = lastOf(net, "u1", "match_found");
+  assert.equal(found.partnerId, "u2");
+  assert.equal(found.room, HARD);
+  checkAtRest(net, "settled");
+});
 
 test("any-of: a request waiting in a second bucket is paired there, and its user hears it at home", () => {
   const net = new Network();
