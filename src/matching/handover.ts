@@ -214,6 +214,8 @@ export function pendingAsks(s: BucketState): { home: string; requestId: string; 
  */
 export function releaseUnaskedPairs(s: BucketState, clock: Clock): Step {
   const step = new Step();
+  // The usual start: nothing held, nothing to look at.
+  if (s.held.size === 0) return step;
   const asked = new Set(pendingAsks(s).map((a) => a.pairId));
   for (const pairId of [...s.held.keys()]) {
     if (!asked.has(pairId)) decidePair(s, clock, step, pairId, []);

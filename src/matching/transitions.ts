@@ -6,7 +6,7 @@ import { bucketsOf, matchFoundFrame, matchReadyFrame, partnerOf, queuedFrame } f
 import { closeFor, entryOf, placed, reportChange, tell } from "./guestDelivery.ts";
 import { pairOldestCompatible } from "./pairing.ts";
 import type { ClientCommand } from "./peerMessages.ts";
-import { type BucketState, dequeue, enqueue } from "./state.ts";
+import { type BucketState, dequeue, enqueue, inItsOwnBucket } from "./state.ts";
 import { Step } from "./step.ts";
 import type { Clock, Match, MatchRequest, Profile, RequestOutcome, RequestStatus } from "./types.ts";
 
@@ -85,15 +85,9 @@ export function join(
     graceUntil: null,
     endedAt: null,
     outcome: null,
-    home: null,
+    ...inItsOwnBucket(),
     also: [...(profile.also ?? [])],
     widenAt: profile.widen ? clock.now + s.settings.widenAfterMs : null,
-    epoch: 0,
-    holdFor: null,
-    heldWith: null,
-    away: null,
-    leaving: null,
-    room: null,
   };
   s.requests.set(r.id, r);
   if (r.widenAt !== null) s.deadlines.push({ at: r.widenAt, kind: "widen", id: r.id });
