@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { compatibleFrom } from "../src/matching/compatibility.ts";
 import { createBucketState } from "../src/matching/state.ts";
-import { requestRow } from "../src/matching/testHarness.ts";
 import * as core from "../src/matching/transitions.ts";
 import type { Clock, Profile } from "../src/matching/types.ts";
+import { requestRow } from "../test/core/testHarness.ts";
 import { settings } from "./core.ts";
 import {
   type IncompatibleJoinResult,

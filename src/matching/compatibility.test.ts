@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  defaultSettings,
+  expectFrame,
+  Harness,
+  matchIdOf,
+  requestRow,
+  SEC,
+  T0,
+} from "../../test/core/testHarness.ts";
+import {
   assignParts,
   compatible,
   compatibleFrom,
@@ -9,7 +18,6 @@ import {
   rolesFit,
 } from "./compatibility.ts";
 import { restoreBucketState } from "./state.ts";
-import { defaultSettings, expectFrame, Harness, matchIdOf, requestRow, SEC, T0 } from "./testHarness.ts";
 import { resettle } from "./transitions.ts";
 
 const s = defaultSettings; // window 100, +25 per 10 s, cooldown 600 s

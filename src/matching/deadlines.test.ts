@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { expectFrame, Harness, iso, matchIdOf, SEC, T0 } from "../../test/core/testHarness.ts";
 import { type Deadline, DeadlineHeap } from "./deadlines.ts";
-import { expectFrame, Harness, iso, matchIdOf, SEC, T0 } from "./testHarness.ts";
 
 describe("DeadlineHeap", () => {
   test("pops in time order whatever the push order, and peeks the earliest", () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { type Event, Harness, iso } from "../../test/core/testHarness.ts";
 import type { MatchCancelReason, ServerFrame } from "../protocol/frames.ts";
 import { assignParts } from "./compatibility.ts";
-import { type Event, Harness, iso } from "./testHarness.ts";
 import type { MatchRequest, Part, Profile, RequestStatus, Role, Settings } from "./types.ts";
 
 /**

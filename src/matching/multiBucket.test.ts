@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { defaultSettings, SEC, T0, TestClock } from "../../test/core/testHarness.ts";
 import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
 import { parseRoomName } from "../protocol/values.ts";
 import { compatible } from "./compatibility.ts";
@@ -29,7 +30,6 @@ import {
 import type { PeerMessage } from "./peerMessages.ts";
 import { type BucketState, createBucketState, restoreBucketState } from "./state.ts";
 import type { Step } from "./step.ts";
-import { defaultSettings, SEC, T0, TestClock } from "./testHarness.ts";
 import * as core from "./transitions.ts";
 import type { Match, MatchRequest, Role, Settings } from "./types.ts";
 

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import {
+  defaultSettings,
+  type Event,
+  Harness,
+  matchIdOf,
+  requestRow,
+  SEC,
+  T0,
+} from "../../test/core/testHarness.ts";
 import { type BucketState, createBucketState, dequeue, enqueue, restoreBucketState } from "./state.ts";
-import { defaultSettings, type Event, Harness, matchIdOf, requestRow, SEC, T0 } from "./testHarness.ts";
 import type { MatchRequest } from "./types.ts";
 
 /** The same story on two harnesses; `evictAt` lists the steps after which the second is evicted. */

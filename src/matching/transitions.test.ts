@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { expectFrame, Harness, iso, matchIdOf, SEC, T0 } from "./testHarness.ts";
+import { expectFrame, Harness, iso, matchIdOf, SEC, T0 } from "../../test/core/testHarness.ts";
 
 /** A and B joined at T0 and were matched; inboxes cleared. */
 function matchedPair(h = new Harness()) {

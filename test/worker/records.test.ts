@@ -9,7 +9,6 @@ import { matches, matchRequests } from "../../src/db/schema.ts";
 import { ApiError, errorBody } from "../../src/http/apiError.ts";
 import type { AppEnv } from "../../src/http/context.ts";
 import { history } from "../../src/http/history.ts";
-import { requestRow } from "../../src/matching/testHarness.ts";
 import type { Match, MatchRequest } from "../../src/matching/types.ts";
 import type { Bucket } from "../../src/protocol/values.ts";
 import { deliverRecords, type OutboxEntry } from "../../src/records/deliverRecords.ts";
@@ -19,6 +18,7 @@ import {
   matchRecordSchema,
   popularTopicsSchema,
 } from "../../src/records/recordSchemas.ts";
+import { requestRow } from "../core/testHarness.ts";
 import { TEST_JWT_SECRET } from "../testSecret.ts";
 
 // ---- helpers ----

@@ -2,14 +2,27 @@
  * Test-only harness for the matching core: a deterministic clock, a simulated actor storage
  * (latest row per id, exactly as the actor persists each Step), and per-user inboxes of the
  * frames and closes the core asked for. Every frame is validated against `serverFrameSchema`.
- * Imported by `src/matching/*.test.ts` only; nothing in the service imports it.
+ * Imported by the core's tests (`src/matching/*.test.ts`) and a few others; nothing in the service imports it.
  */
 import assert from "node:assert/strict";
-import { type ServerFrame, serverFrameSchema } from "../protocol/frames.ts";
-import { type BucketState, createBucketState, inItsOwnBucket, restoreBucketState } from "./state.ts";
-import type { Step } from "./step.ts";
-import * as core from "./transitions.ts";
-import type { Bucket, Clock, Effect, Match, MatchRequest, Profile, Settings } from "./types.ts";
+import {
+  type BucketState,
+  createBucketState,
+  inItsOwnBucket,
+  restoreBucketState,
+} from "../../src/matching/state.ts";
+import type { Step } from "../../src/matching/step.ts";
+import * as core from "../../src/matching/transitions.ts";
+import type {
+  Bucket,
+  Clock,
+  Effect,
+  Match,
+  MatchRequest,
+  Profile,
+  Settings,
+} from "../../src/matching/types.ts";
+import { type ServerFrame, serverFrameSchema } from "../../src/protocol/frames.ts";
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 export const SEC = 1000;
