@@ -19,6 +19,7 @@ const WRANGLER_BIN = join(PROJECT_ROOT, "node_modules", ".bin", "wrangler");
 const HEALTH_PATH = "/api/v1/matching/health";
 const READY_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 5_000;
+const PARENT_CHECK_MS = 250;
 const DEFAULT_PORT = 8787;
 
 type Settings = {
@@ -145,6 +146,21 @@ async function stopProcessGroup(child: ChildProcess): Promise<void> {
   await waitUntil(() => groupIsGone(pgid), 2_000);
 }
 
+/**
+ * `npm start` runs us under `sh -c`. A SIGTERM to npm's process (how process managers and
+ * containers stop a service) ends npm and its shell without passing the signal on, and we are
+ * handed to another parent. A changed parent is taken as that SIGTERM, so nothing keeps serving.
+ */
+function watchParent(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onOrphaned();
+  }, PARENT_CHECK_MS);
+  timer.unref();
+}
+
 type HealthAnswer = { status: number; body: string };
 
 async function askHealth(url: string): Promise<HealthAnswer | undefined> {
@@ -187,10 +203,10 @@ async function main(): Promise<void> {
     await stopAll().catch((error: unknown) => console.error(`✗ while stopping: ${String(error)}`));
     process.exit(code);
   };
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (reason: string) => {
     if (stopRequested) return;
     stopRequested = true;
-    say(`\n▸ ${signal}: stopping`);
+    say(`\n▸ ${reason}: stopping`);
     // Before wrangler exists, a start-up step is in flight; the main flow stops what that step
     // started once it returns, so nothing it created (like an open PGlite) is left unclosed.
     if (wrangler) void exitAfterStop(0);
@@ -198,6 +214,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   process.on("SIGHUP", onSignal);
+  watchParent(() => onSignal("the parent process is gone"));
+  // Once our parent is gone, so may be the pipe we print to; a failed write must not stop the stop.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 
   try {
     const databaseUrl = env.DATABASE_URL?.trim() || undefined;

@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  descendantsOf,
+  freePort,
+  isRunning,
+  PROJECT_ROOT,
+  portIsFree,
+  waitFor,
+} from "../support/localProcesses.ts";
+
+/**
+ * Process managers and containers stop a service with one SIGTERM to the process they started,
+ * which for `npm start` is npm itself: everything under it must go, and the port with it.
+ */
+
+const READY_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+describe("npm start under a process manager", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-npm-stop-"));
+  let npm: ChildProcess | undefined;
+
+  afterAll(() => {
+    // Only if the test failed part-way: the whole group npm started in, so nothing is left behind.
+    if (npm?.pid !== undefined) {
+      try {
+        process.kill(-npm.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it(
+    "stops every child and frees the port on a SIGTERM to npm's own process",
+    async () => {
+      const port = await freePort();
+      let output = "";
+      const child = spawn("npm", ["start"], {
+        cwd: PROJECT_ROOT,
+        // A group of its own, as under a process manager; the test signals npm's pid alone.
+        detached: true,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "",
+          PORT: String(port),
+          LOCAL_DATA_DIR: dataDir,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      npm = child;
+      child.stdout?.on("data", (chunk: Buffer) => (output += chunk));
+      child.stderr?.on("data", (chunk: Buffer) => (output += chunk));
+
+      await waitFor(
+        "the service to be healthy",
+        async () => {
+          if (child.exitCode !== null)
+            throw new Error(`npm start exited early (${child.exitCode}):\n${output}`);
+          const response = await fetch(`http://127.0.0.1:${port}/api/v1/matching/health`, {
+            signal: AbortSignal.timeout(3_000),
+          }).catch(() => undefined);
+          return response?.status === 200 ? true : undefined;
+        },
+        { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 },
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n--- npm start output ---\n${output}`);
+      });
+      // npm's shell, start.ts, wrangler and both workerd processes.
+      const started = descendantsOf(child.pid ?? -1);
+      expect(started.length).toBeGreaterThanOrEqual(4);
+
+      child.kill("SIGTERM");
+
+      await waitFor(
+        "every process npm started to exit and the port to be free",
+        async () => (started.some(isRunning) || !(await portIsFree(port)) ? undefined : true),
+        { timeoutMs: STOP_TIMEOUT_MS, intervalMs: 250 },
+      ).catch((error: unknown) => {
+        const left = started.filter(isRunning);
+        throw new Error(`${String(error)}: still running ${left.join(", ")}\n--- output ---\n${output}`);
+      });
+      expect(started.filter(isRunning)).toEqual([]);
+      expect(await portIsFree(port)).toBe(true);
+      await expect(fetch(`http://127.0.0.1:${port}/api/v1/matching/health`)).rejects.toThrow();
+    },
+    READY_TIMEOUT_MS + STOP_TIMEOUT_MS + 20_000,
+  );
+});
