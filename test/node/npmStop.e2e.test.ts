@@ -7,6 +7,7 @@ import {
   descendantsOf,
   freePort,
   isRunning,
+  killQuietly,
   PROJECT_ROOT,
   portIsFree,
   waitFor,
@@ -23,16 +24,12 @@ const STOP_TIMEOUT_MS = 20_000;
 describe("npm start under a process manager", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-npm-stop-"));
   let npm: ChildProcess | undefined;
+  let started: number[] = [];
 
   afterAll(() => {
-    // Only if the test failed part-way: the whole group npm started in, so nothing is left behind.
-    if (npm?.pid !== undefined) {
-      try {
-        process.kill(-npm.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    // Only if the test failed part-way: wrangler runs in a process group of its own, so every
+    // process seen under npm is killed one by one.
+    for (const pid of [npm?.pid, ...started]) if (pid !== undefined && isRunning(pid)) killQuietly(pid);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -72,7 +69,7 @@ describe("npm start under a process manager", () => {
         throw new Error(`${String(error)}\n--- npm start output ---\n${output}`);
       });
       // npm's shell, start.ts, wrangler and both workerd processes.
-      const started = descendantsOf(child.pid ?? -1);
+      started = descendantsOf(child.pid ?? -1);
       expect(started.length).toBeGreaterThanOrEqual(4);
 
       child.kill("SIGTERM");
