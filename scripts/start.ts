@@ -87,6 +87,28 @@ const DEV_SECRET_WARNING = [
   "",
 ].join("\n");
 
+/** What a user needs once the service answers: where everything is and how to get a token. */
+export function readyBanner(
+  port: number,
+  health: { status: number; body: string },
+  canMintTokens: boolean,
+): string {
+  const base = `http://127.0.0.1:${port}`;
+  return [
+    "",
+    `✓ edge-matcher is running on ${base}   (health ${health.status}: ${health.body})`,
+    `  Demo page  ${base}/`,
+    `  API docs   ${base}/docs`,
+    `  HTTP API   ${base}/api/v1/matching   (e.g. GET ${HEALTH_PATH})`,
+    `  WebSocket  ws://127.0.0.1:${port}/parties/bucket/easy.arrays?token=<token>`,
+    canMintTokens
+      ? "  Token      TOKEN=$(npm run -s token -- alice)   (also --role admin --rating 1500 --tenant acme --ttl 2h)"
+      : "  Token      from your identity provider (JWKS_URL is set)",
+    "  Stop       Ctrl-C, or SIGTERM to this process",
+    "",
+  ].join("\n");
+}
+
 // ---- imperative shell ------------------------------------------------------------------------
 
 function say(line: string): void {
@@ -267,6 +289,11 @@ async function main(): Promise<void> {
         // such thing in-process, and it cost about a sixth of the runtime's CPU per join (#11).
         // `X_LOCAL_OBSERVABILITY=true npm start` turns it back on.
         X_LOCAL_OBSERVABILITY: "false",
+        // Nothing in the service reads `request.cf`; fetching its sample from Cloudflare only
+        // prints two stack traces on a machine without internet. The banner's update check
+        // would reach the registry on every start; ours below says what a user needs.
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        WRANGLER_HIDE_BANNER: "true",
         ...env,
         WRANGLER_SEND_METRICS: "false",
       },
@@ -302,19 +329,7 @@ async function main(): Promise<void> {
       return await exitAfterStop(1);
     }
 
-    say(
-      [
-        "",
-        `✓ edge-matcher is running   (health ${health.status}: ${health.body})`,
-        `  HTTP       ${base}${HEALTH_PATH}`,
-        `  WebSocket  ws://127.0.0.1:${settings.port}/parties/bucket/easy.arrays?token=<token>`,
-        settings.jwtSecret === undefined
-          ? "  Token      from your identity provider (JWKS_URL is set)"
-          : "  Token      npm run token -- alice        (or TOKEN=$(npm run -s token -- alice))",
-        "  Stop       Ctrl-C",
-        "",
-      ].join("\n"),
-    );
+    say(readyBanner(settings.port, health, settings.jwtSecret !== undefined));
   } catch (error) {
     if (stopRequested) {
       if (!wrangler) await exitAfterStop(0);

@@ -14,6 +14,7 @@ import {
 } from "../support/localProcesses.ts";
 
 /**
+ * What a user meets: `npm start` through npm, as the README says, on this (offline) machine.
  * Process managers and containers stop a service with one SIGTERM to the process they started,
  * which for `npm start` is npm itself: everything under it must go, and the port with it.
  */
@@ -21,7 +22,7 @@ import {
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 20_000;
 
-describe("npm start under a process manager", () => {
+describe("npm start", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "edge-matcher-npm-stop-"));
   let npm: ChildProcess | undefined;
   let started: number[] = [];
@@ -34,7 +35,7 @@ describe("npm start under a process manager", () => {
   });
 
   it(
-    "stops every child and frees the port on a SIGTERM to npm's own process",
+    "starts quietly with one banner, and a SIGTERM to npm's own process stops every child and frees the port",
     async () => {
       const port = await freePort();
       let output = "";
@@ -71,6 +72,16 @@ describe("npm start under a process manager", () => {
       // npm's shell, start.ts, wrangler and both workerd processes.
       started = descendantsOf(child.pid ?? -1);
       expect(started.length).toBeGreaterThanOrEqual(4);
+
+      // A quiet start, even on a machine without internet: no stack traces, one banner.
+      await waitFor("the banner", async () => (output.includes("✓") ? true : undefined), {
+        timeoutMs: 10_000,
+      });
+      expect(output).not.toMatch(/ENOTFOUND|^\s+at \S/m);
+      expect(output).not.toContain("update available");
+      expect(output).toContain(`Demo page  http://127.0.0.1:${port}/`);
+      expect(output).toContain(`API docs   http://127.0.0.1:${port}/docs`);
+      expect(output).toContain("npm run -s token -- alice");
 
       child.kill("SIGTERM");
 
