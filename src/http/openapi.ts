@@ -38,8 +38,34 @@ const output = (s: z.ZodType) => strip(z.toJSONSchema(s, { io: "output", unrepre
 
 function strip(schema: Record<string, unknown>) {
   const { $schema: _, ...rest } = schema;
-  return rest;
+  return withoutSafeIntegerBounds(rest) as Record<string, unknown>;
 }
+
+/**
+ * zod bounds every integer by Number.MIN/MAX_SAFE_INTEGER; Swagger UI would show those as the
+ * example value of a count or a position. They say nothing a reader needs, so they go.
+ */
+function withoutSafeIntegerBounds(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutSafeIntegerBounds);
+  if (typeof node !== "object" || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "minimum" && value === Number.MIN_SAFE_INTEGER) continue;
+    if (key === "maximum" && value === Number.MAX_SAFE_INTEGER) continue;
+    out[key] = withoutSafeIntegerBounds(value);
+  }
+  return out;
+}
+
+/**
+ * A JSON request body with the example "Try it out" sends: one the route accepts as it is, so
+ * Execute succeeds once a token is authorized (test/worker/docs.test.ts sends each).
+ */
+const body = (schema: z.ZodType, example: Record<string, unknown>, description?: string) => ({
+  required: true,
+  ...(description === undefined ? {} : { description }),
+  content: { "application/json": { schema: input(schema), example } },
+});
 
 const json = (schema: object, description: string) => ({
   description,
@@ -99,10 +125,7 @@ export const openApiDocument = {
         tags: ["matching"],
         summary: "Join a bucket's queue",
         security: auth,
-        requestBody: {
-          required: true,
-          content: { "application/json": { schema: input(createRequestBody) } },
-        },
+        requestBody: body(createRequestBody, { difficulty: "easy", topic: "arrays" }),
         responses: {
           "201": json({ $ref: "#/components/schemas/Request" }, "Created and queued (or matched at once)"),
           "200": json({ $ref: "#/components/schemas/Request" }, "You already wait in this bucket"),
@@ -191,7 +214,11 @@ export const openApiDocument = {
         tags: ["matching"],
         summary: "Confirm (or decline with `confirmed: false`) a proposed match",
         security: auth,
-        requestBody: { required: true, content: { "application/json": { schema: input(confirmBody) } } },
+        requestBody: body(
+          confirmBody,
+          { match_id: "mat_2f1c9a4e-5b7d-4c3a-9e8f-0a1b2c3d4e5f", confirmed: true },
+          "`match_id` is the `matchId` of your `match_found` (or `match.id` of `GET /request/{id}`)",
+        ),
         responses: {
           "200": json(
             output(confirmedAnswer),
@@ -251,8 +278,9 @@ export const openApiDocument = {
         tags: ["challenges"],
         summary: "Challenge a user to a match in one bucket; they have CHALLENGE_TTL_SECONDS to answer",
         security: auth,
-        requestBody: json(
-          input(createChallengeBody),
+        requestBody: body(
+          createChallengeBody,
+          { opponentId: "bob", difficulty: "easy", topic: "arrays" },
           "The opponent, the bucket, and the part you play first",
         ),
         responses: {
@@ -450,10 +478,7 @@ export const openApiDocument = {
         description:
           "While on, new requests are refused (HTTP 503, sockets closed with 1013); requests under way finish.",
         security: auth,
-        requestBody: {
-          required: true,
-          content: { "application/json": { schema: input(maintenanceBody) } },
-        },
+        requestBody: body(maintenanceBody, { on: false }),
         responses: {
           "200": json(output(maintenanceAnswer), "The new state"),
           "400": error("Invalid input; zod issues in `details`"),
@@ -473,7 +498,7 @@ const devTokenPath = {
     post: {
       tags: ["development"],
       summary: "A development token for any user (only where DEV_TOKENS=1)",
-      requestBody: { required: true, content: { "application/json": { schema: input(devTokenBody) } } },
+      requestBody: body(devTokenBody, { userId: "alice" }),
       responses: {
         "200": json(
           {

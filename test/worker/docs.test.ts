@@ -1,10 +1,12 @@
 /// <reference types="vite/client" />
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import assetsIgnore from "../../public/.assetsignore?raw";
 import { app } from "../../src/http/app.ts";
 import { OPENAPI_PATH } from "../../src/http/openapi.ts";
 import wranglerToml from "../../wrangler.toml?raw";
+import { newUser } from "./httpClient.ts";
+import { tokenFor } from "./socketClient.ts";
 
 /**
  * `/docs` is Swagger UI served from our own static assets (public/build/swagger-ui-dist/, made by
@@ -42,7 +44,11 @@ function servedAsStatic(urlPath: string): (() => Promise<unknown>) | undefined {
   return assetFiles[`../../public${urlPath}`];
 }
 
-type Operation = { security?: Array<Record<string, string[]>>; summary?: string };
+type Operation = {
+  security?: Array<Record<string, string[]>>;
+  summary?: string;
+  requestBody?: { content: Record<string, { example?: unknown }> };
+};
 type PathItem = { servers?: Array<{ url: string }> } & Record<string, unknown>;
 type Document = {
   servers: Array<{ url: string }>;
@@ -130,6 +136,12 @@ describe("GET /docs", () => {
   });
 });
 
+describe("the page's own requests", () => {
+  it("finds a favicon (browsers ask /favicon.ico of every page)", () => {
+    expect(servedAsStatic("/favicon.ico")).toBeDefined();
+  });
+});
+
 describe("the OpenAPI document", () => {
   it("lists every route of the Worker (the dev token one where DEV_TOKENS=1)", async () => {
     const documented = documentedOperations(await documentWith({ DEV_TOKENS: "1" }));
@@ -176,6 +188,49 @@ describe("the OpenAPI document", () => {
     ]) {
       expect(ops.has(op), op).toBe(true);
     }
+  });
+
+  it("gives every request body an example its route accepts as it is (Try it out, then Execute)", async () => {
+    const doc = await documentWith({ DEV_TOKENS: "1" });
+    const withBodies = [...documentedOperations(doc)].filter(([, operation]) => operation.requestBody);
+    expect(withBodies.map(([op]) => op).sort()).toEqual([
+      "POST /api/v1/matching/challenges",
+      "POST /api/v1/matching/confirm",
+      "POST /api/v1/matching/dev/token",
+      "POST /api/v1/matching/request",
+      "PUT /api/v1/matching/internal/maintenance",
+    ]);
+    for (const [op, operation] of withBodies) {
+      const example = operation.requestBody?.content["application/json"]?.example;
+      expect(example, `${op} has no example`).toBeDefined();
+      const [method, path] = op.split(" ") as [string, string];
+      // Authorized as a fresh user (an admin for the admin's paths), as a reader would be.
+      const token = await tokenFor(
+        newUser("reader"),
+        path.includes("/internal/") ? { claims: { role: "admin" } } : {},
+      );
+      const ctx = createExecutionContext();
+      const res = await app.request(
+        path,
+        {
+          method,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify(example),
+        },
+        { ...env, DEV_TOKENS: "1" },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      const answer = await res.text();
+      // A confirm names a match, which an example cannot know: it is accepted and then not found.
+      if (op.endsWith("/confirm")) expect(res.status, `${op}: ${answer}`).toBe(404);
+      else expect(res.status, `${op}: ${answer}`).toBeLessThan(300);
+    }
+  });
+
+  it("shows counts and positions as plausible integers, not +-2^53", async () => {
+    const text = JSON.stringify(await documentWith({ DEV_TOKENS: "1" }));
+    expect(text).not.toContain(String(Number.MAX_SAFE_INTEGER));
   });
 
   it("has a bearer scheme for Authorize, required by every operation but the open ones", async () => {
