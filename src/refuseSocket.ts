@@ -9,9 +9,17 @@ import type { ErrorCode, ServerFrame } from "./protocol/frames.ts";
  * README "Closes").
  */
 export function refuseSocket(code: ErrorCode, message: string, closeCode: number): Response {
+  return answerSocket([{ type: "error", code, message }], { code: closeCode, reason: code });
+}
+
+/**
+ * Answer a connect with frames and a close and nothing else (an outcome owed from before, or the
+ * last words of a request that ended), on the same kind of plain socket as a refusal.
+ */
+export function answerSocket(frames: ServerFrame[], close: { code: number; reason: string }): Response {
   const { 0: client, 1: server } = new WebSocketPair();
   server.accept();
-  server.send(JSON.stringify({ type: "error", code, message } satisfies ServerFrame));
-  server.close(closeCode, code);
+  for (const frame of frames) server.send(JSON.stringify(frame));
+  server.close(close.code, close.reason);
   return new Response(null, { status: 101, webSocket: client });
 }

@@ -1,8 +1,10 @@
 import { type Connection, type ConnectionContext, Server, type WSMessage } from "partyserver";
+import { bucketActor, holdsAsBucket } from "../actors.ts";
 import { type Config, configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
 import { pairingFingerprint } from "../matching/compatibility.ts";
 import * as handover from "../matching/handover.ts";
+import { engages, lastWords, noteMissed, type Owed } from "../matching/owedOutcomes.ts";
 import type { HandOverAnswer, PeerMessage } from "../matching/peerMessages.ts";
 import type { BucketState } from "../matching/state.ts";
 import { queuePosition, restoreBucketState } from "../matching/state.ts";
@@ -12,17 +14,24 @@ import type { Clock, Match, MatchRequest } from "../matching/types.ts";
 import { OneAlarm } from "../OneAlarm.ts";
 import { CloseCode, type ErrorCode, readClientFrame, type ServerFrame } from "../protocol/frames.ts";
 import type { RequestView } from "../protocol/http.ts";
-import { type Bucket, roomName } from "../protocol/values.ts";
-import { refuseSocket } from "../refuseSocket.ts";
+import { type Bucket, parseRoomName, roomName } from "../protocol/values.ts";
+import { answerSocket, refuseSocket } from "../refuseSocket.ts";
 import { RegistryClient } from "../registry/RegistryClient.ts";
 import { TokenExpiries } from "../TokenExpiries.ts";
 import { parseBucketActorName } from "../tenancy.ts";
 import { BucketPeers } from "./BucketPeers.ts";
 import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
 import { FigureReporter } from "./FigureReporter.ts";
-import { type JoinWish, TOKEN_EXP_HEADER, USER_HEADER, wishFromHeaders } from "./forwarding.ts";
+import {
+  type JoinWish,
+  RESUME_HEADER,
+  TOKEN_EXP_HEADER,
+  USER_HEADER,
+  wishFromHeaders,
+} from "./forwarding.ts";
 import { JoinGate } from "./JoinGate.ts";
 import { OutboxDelivery } from "./OutboxDelivery.ts";
+import { OwedOutcomes } from "./OwedOutcomes.ts";
 import { pairingSettings } from "./pairingSettings.ts";
 import { RequestWatchers } from "./RequestWatchers.ts";
 import { notFound, type Refusal, refusalClose, whyNotConfirmable } from "./refusal.ts";
@@ -38,6 +47,8 @@ type Responded =
   | Refusal;
 /** What `#admit` decides; the view is built only where it is answered (not for sockets). */
 type Admitted = { ok: true; requestId: string; created: boolean } | Refusal;
+/** What a connect is answered with instead of a live request: frames, then a close. */
+type Answer = Pick<Owed, "frames"> & { close: { code: number; reason: string } };
 
 /**
  * One difficulty/topic bucket. A thin shell around the matching core: it turns sockets, RPC
@@ -63,6 +74,8 @@ export class BucketActor extends Server<Env> {
   /** The other buckets that flexible requests wait in (hand-overs, messages, asks). */
   readonly #peers: BucketPeers;
   readonly #watchers: RequestWatchers;
+  /** What users missed while they had no socket or stream here. */
+  readonly #owed: OwedOutcomes;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -76,9 +89,14 @@ export class BucketActor extends Server<Env> {
     if (!named) throw new Error(`BucketActor addressed by a name bucketActorName did not make: ${this.name}`);
     const { tenant, bucket: room } = named;
     this.#registry = new RegistryClient(env, tenant, this.name, this.#config.REGISTRY_SHARDS);
+    this.#owed = new OwedOutcomes(ctx.storage.sql);
     this.#gate = new JoinGate(this.#registry, (userId) => {
-      this.#expire(this.#clock());
-      return bucket.ownRequestOf(this.#state, userId) !== undefined;
+      const clock = this.#clock();
+      this.#expire(clock);
+      return (
+        bucket.ownRequestOf(this.#state, userId) !== undefined ||
+        this.#owed.engaging(userId, clock.now) !== undefined
+      );
     });
     this.#state = restoreBucketState(room, pairingSettings(this.#config), {
       ...this.#storage.loadLive(),
@@ -150,9 +168,23 @@ export class BucketActor extends Server<Env> {
   override async fetch(request: Request): Promise<Response> {
     const userId = request.headers.get(USER_HEADER);
     if (!userId || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return super.fetch(request);
-    const refused = this.#gate.count(userId, Date.now()) ?? (await this.#gate.clear(userId));
+    const limited = this.#gate.count(userId, Date.now());
+    const answer = limited
+      ? undefined
+      : await this.#answerFromBefore(userId, request.headers.get(RESUME_HEADER));
+    if (answer) {
+      this.#reschedule();
+      return answerSocket(answer.frames, answer.close);
+    }
+    const refused = limited ?? (await this.#gate.clear(userId));
     this.#reschedule();
-    if (refused) return refuseSocket(refused.code as ErrorCode, refused.message, refusalClose(refused));
+    if (refused) {
+      // Engaged elsewhere because an outcome is owed there: that outcome is this connect's answer.
+      const owedThere =
+        refused.heldBy && holdsAsBucket(refused.heldBy) ? await this.#owedAt(refused.heldBy, userId) : null;
+      if (owedThere) return answerSocket(owedThere.frames, owedThere.close);
+      return refuseSocket(refused.code as ErrorCode, refused.message, refusalClose(refused));
+    }
     const granted = this.#gate.waiting(userId);
     try {
       return await super.fetch(request);
@@ -179,6 +211,11 @@ export class BucketActor extends Server<Env> {
     for (const other of this.getConnections<SocketState>(userId)) {
       if (other.id !== connection.id) other.close(CloseCode.replaced, "replaced by a newer connection");
     }
+    // What the user missed about their live request (a match that fell through) comes first;
+    // the join below then describes where the request stands now.
+    const live = bucket.ownRequestOf(this.#state, userId);
+    const missed = live ? this.#owed.take(userId, Date.now(), live.id) : undefined;
+    for (const frame of missed?.frames ?? []) connection.send(JSON.stringify(frame));
     // Claimed in `fetch` already (or live here), so this is refused only if that changed since
     // (rare: the claim's request was created and ended by another join meanwhile).
     const admitted = await this.#admit(userId, wishFromHeaders(ctx.request.headers));
@@ -242,6 +279,8 @@ export class BucketActor extends Server<Env> {
       this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
     }
     this.#peers.retryIfDue(clock.now);
+    // Outcomes nobody came back for within the grace: the user is free to join again.
+    for (const e of this.#owed.expire(clock.now)) this.#registry.release(e.userId, e.requestId, e.recent);
     const setupCheckAt = this.#setups.checkAt;
     if (setupCheckAt !== null && setupCheckAt <= clock.now) this.#setups.resume(this.#state.matches.values());
     this.#reschedule();
@@ -257,14 +296,32 @@ export class BucketActor extends Server<Env> {
   /** Whether the user has a live request here, or is joining right now (see RegistryShard). */
   holdsLiveRequest(userId: string): boolean {
     // Due deadlines first: a request whose time is up must not count, even before its alarm runs.
-    this.#expire(this.#clock());
-    return this.#gate.holds(userId) || bucket.ownRequestOf(this.#state, userId) !== undefined;
+    const clock = this.#clock();
+    this.#expire(clock);
+    return (
+      this.#gate.holds(userId) ||
+      bucket.ownRequestOf(this.#state, userId) !== undefined ||
+      // Not queued anywhere again while a match that stands is owed to them here.
+      this.#owed.engaging(userId, clock.now) !== undefined
+    );
+  }
+
+  /**
+   * Another bucket's connect found the user engaged here: if that is an outcome owed to them,
+   * it is handed over (and counts as delivered) so that connect can answer with it.
+   */
+  takeOwedOutcome(userId: string): Answer | null {
+    const now = Date.now();
+    const owed = this.#owed.engaging(userId, now);
+    return owed ? this.#delivered(this.#owed.take(userId, now, owed.requestId)!) : null;
   }
 
   /** `POST /request`: create the user's request here, or return the live one. */
   async createRequest(userId: string, wish: JoinWish): Promise<Admission> {
     const limited = this.#gate.count(userId, Date.now());
     if (limited) return limited;
+    this.#expire(this.#clock());
+    if (this.#owed.engaging(userId, Date.now())) return matchOwed();
     const admitted = await this.#admit(userId, wish);
     this.#reschedule();
     if (!admitted.ok) return admitted;
@@ -449,6 +506,8 @@ export class BucketActor extends Server<Env> {
       this.#expire(clock);
       const live = bucket.ownRequestOf(this.#state, userId) !== undefined;
       const grant = live ? undefined : this.#gate.take(userId);
+      // Engaged by a match owed to them (it stood while this join was on its way).
+      if (!live && !grant && this.#owed.engaging(userId, clock.now)) return matchOwed();
       // Neither live nor claimed: another join used the claim and its request ended since.
       if (!live && !grant) continue;
       if (grant) this.#watchers.granted(userId, grant.watched);
@@ -461,6 +520,65 @@ export class BucketActor extends Server<Env> {
       this.#run(joined.step);
       return { ok: true, requestId: joined.result.request.id, created: !joined.result.resumed };
     }
+  }
+
+  /**
+   * A connect answered from what happened before rather than by a live request: the request
+   * `resume` names ended (its last words; 4404 if it is not the caller's), or an ended request's
+   * outcome is owed to the user. Null when the connect goes on to a live or new request.
+   */
+  async #answerFromBefore(userId: string, resume: string | null): Promise<Answer | undefined> {
+    const clock = this.#clock();
+    this.#expire(clock);
+    const live = bucket.ownRequestOf(this.#state, userId);
+    if (resume !== null && live?.id !== resume) {
+      const r = this.#state.requests.get(resume) ?? this.#storage.findRequest(resume);
+      if (!r || r.userId !== userId || r.home !== null) {
+        return {
+          frames: [
+            {
+              type: "error",
+              code: "request_not_found",
+              message: `No request ${resume} of yours is known here.`,
+            },
+          ],
+          close: { code: CloseCode.requestNotFound, reason: "request_not_found" },
+        };
+      }
+      if (r.endedAt !== null) {
+        const owed = this.#owed.take(userId, clock.now, r.id);
+        if (owed?.close) return this.#delivered(owed);
+        return lastWords(r, await this.#matchOf(r), parseRoomName(r.room ?? "") ?? this.bucket);
+      }
+    }
+    // A live request (made since, over HTTP) supersedes what was owed of an older one.
+    const owed = live ? undefined : this.#owed.outcomeOf(userId, clock.now);
+    return owed ? this.#delivered(this.#owed.take(userId, clock.now, owed.requestId)!) : undefined;
+  }
+
+  /** An ended request's owed outcome was handed out: a claim it kept can go now. */
+  #delivered(owed: Owed): Answer {
+    if (engages(owed, owed.until - 1)) this.#registry.release(owed.userId, owed.requestId, owed.recent);
+    this.#reschedule();
+    return { frames: owed.frames, close: owed.close ?? { code: CloseCode.normal, reason: "ended" } };
+  }
+
+  /** The outcome owed to the user by the bucket `actorName`, taken from it; null if none. */
+  async #owedAt(actorName: string, userId: string): Promise<Answer | null> {
+    try {
+      return (await bucketActor(this.env, actorName).takeOwedOutcome(userId)) as Answer | null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The match a request (made here) was paired in, from whichever bucket paired it. */
+  async #matchOf(r: MatchRequest): Promise<Match | undefined> {
+    if (!r.matchId) return undefined;
+    if (r.room === null || r.room === roomName(this.bucket)) {
+      return this.#state.matches.get(r.matchId) ?? this.#storage.findMatch(r.matchId);
+    }
+    return ((await this.#peers.stub(r.room).matchFor(r.userId, r.matchId)) as Match | null) ?? undefined;
   }
 
   /** The view of a request made here, with its match fetched from the bucket that paired it. */
@@ -497,6 +615,16 @@ export class BucketActor extends Server<Env> {
     handover.syncGuests(this.#state, step);
     this.#storage.write(step, this.#outbox.recording);
     if (this.#outbox.recording && step.wroteAnything) this.#outbox.wrote();
+    const now = Date.now();
+    const missed = noteMissed(
+      this.#owed.entries,
+      step.effects,
+      (userId) => !this.#connected(userId),
+      (userId) => bucket.ownRequestOf(this.#state, userId) ?? endedOwnRequestOf(step, userId),
+      now,
+      this.#config.RECONNECT_GRACE_SECONDS * 1000,
+    );
+    if (missed.length > 0) this.#owed.stored(missed);
     // A refused hand-over writes nothing but is counted.
     if (step.wroteAnything || step.tallies.length > 0) this.#reporter.changed(step.tallies);
     this.#watchers.changed(step.requests.values(), (id) => this.#viewWithMatch(id));
@@ -511,9 +639,17 @@ export class BucketActor extends Server<Env> {
       // A guest entry holds no claim: its home's request does.
       if (r.endedAt === null || r.home !== null) continue;
       this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
+      // An outcome still owed keeps the claim: the user is engaged until it is delivered.
+      if (this.#owed.engages(r.userId, r.id, now)) continue;
       this.#registry.release(r.userId, r.id, r.recent);
     }
-    if (step.wroteAnything) this.#reschedule();
+    if (step.wroteAnything || missed.length > 0) this.#reschedule();
+  }
+
+  /** Whether the user has a socket (or an SSE stream's socket) open here. */
+  #connected(userId: string): boolean {
+    for (const c of this.getConnections(userId)) if (c.readyState === WebSocket.READY_STATE_OPEN) return true;
+    return false;
   }
 
   #sendTo(userId: string, frame: ServerFrame): void {
@@ -545,7 +681,25 @@ export class BucketActor extends Server<Env> {
       // A match that is setting up has no deadline of its own: only this wakes a lost setup.
       this.#setups.checkAt,
       this.#peers.retryAt,
+      this.#owed.nextUntil,
     ];
     this.#alarm.aim(candidates);
   }
+}
+
+/** The user's own request that `step` ended, if any (its frames are about it). */
+function endedOwnRequestOf(step: Step, userId: string): MatchRequest | undefined {
+  for (const r of step.requests.values())
+    if (r.userId === userId && r.home === null && r.endedAt !== null) return r;
+  return undefined;
+}
+
+/** A join refused because a match that stands is owed to the user (they get it on connect). */
+function matchOwed(): Refusal {
+  return {
+    ok: false,
+    status: 409,
+    code: "already_queued",
+    message: "A match of yours is ready and you have not been told yet; connect to its bucket to get it.",
+  };
 }

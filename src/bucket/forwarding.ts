@@ -23,6 +23,9 @@ export const ALSO_HEADER = "x-matcher-also";
 /** "1" when the request asks to widen (`&widen=1`). */
 export const WIDEN_HEADER = "x-matcher-widen";
 
+/** `resume=<requestId>`: the request the client saw last (checked by the router). */
+export const RESUME_HEADER = "x-matcher-resume";
+
 /** What a join asks for, beyond who the user is: the router checked all of it. */
 export type JoinWish = { role: Role; rating: number | null; also: string[]; widen: boolean };
 

@@ -11,6 +11,8 @@ export type Refusal = {
   message: string;
   /** For 429 and 503 maintenance: when to try again. */
   retryAfterSeconds?: number;
+  /** For `already_queued`: the actor holding the user's claim (it may owe them an outcome). */
+  heldBy?: string;
 };
 
 export function refusal(status: Refusal["status"], code: string, message: string): Refusal {
@@ -38,7 +40,10 @@ export function liveElsewhere(actorName: string): Refusal {
   }
   // The user's own room, never their tenant's object name.
   const room = splitTenant(actorName).base;
-  return refusal(409, "already_queued", `You already have a live request in ${room}; leave it first.`);
+  return {
+    ...refusal(409, "already_queued", `You already have a live request in ${room}; leave it first.`),
+    heldBy: actorName,
+  };
 }
 
 export const MAINTENANCE_MESSAGE =
@@ -73,7 +78,9 @@ export function joinRefusal(code: string, message: string): Refusal {
         ? tooManyJoins()
         : code === "maintenance"
           ? maintenance()
-          : unavailable();
+          : code === "request_not_found"
+            ? refusal(404, code, message)
+            : unavailable();
   return { ...known, message };
 }
 

@@ -39,6 +39,7 @@ export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
   CloseCode.rateLimited,
   CloseCode.alreadyQueuedElsewhere,
   CloseCode.tryAgainLater,
+  CloseCode.requestNotFound,
 ]);
 
 /** Frames after which the server ends the session (and closes the socket). */
@@ -56,6 +57,20 @@ function isTerminalFrame(frame: ServerFrame): boolean {
   }
 }
 
+/** What identifies a frame that ends a request or a match, to tell each once. */
+function outcomeKey(frame: ServerFrame): string | undefined {
+  switch (frame.type) {
+    case "match_ready":
+    case "match_cancelled":
+      return `${frame.type}:${frame.matchId}`;
+    case "timeout":
+    case "cancelled":
+      return `${frame.type}:${frame.requestId}`;
+    default:
+      return undefined;
+  }
+}
+
 /**
  * A matchmaking session over one bucket's WebSocket. Typed events come straight from the
  * shared protocol schemas; reconnects (partysocket's, each with a fresh token) resume the same
@@ -69,6 +84,10 @@ export class MatchClient {
   #opens = 0;
   #matchId: string | undefined;
   #bucket: Bucket | undefined;
+  /** The request this session is about, sent as `resume=` on every reconnect. */
+  #requestId: string | undefined;
+  /** The last frame that ended something (`type` and id), so a replayed one is not told twice. */
+  #lastOutcome: string | undefined;
 
   constructor(options: MatchClientOptions) {
     this.#options = options;
@@ -77,6 +96,11 @@ export class MatchClient {
   /** The match currently being confirmed, if any. */
   get matchId(): string | undefined {
     return this.#matchId;
+  }
+
+  /** The request of this session, once the server named it. */
+  get requestId(): string | undefined {
+    return this.#requestId;
   }
 
   /** The bucket joined last (canonical form). */
@@ -136,6 +160,8 @@ export class MatchClient {
     this.#finished = false;
     this.#opens = 0;
     this.#matchId = undefined;
+    this.#requestId = undefined;
+    this.#lastOutcome = undefined;
     const { host, getToken } = this.#options;
     const protocol = protocolOf(host);
     const socket = new PartySocket({
@@ -143,7 +169,13 @@ export class MatchClient {
       ...(protocol ? { protocol } : {}),
       party: "bucket",
       room: roomName(canonical),
-      query: async () => ({ token: await getToken(), ...extra }),
+      // Every reconnect names the request it saw last: if that request ended meanwhile (its
+      // outcome lost with the old socket), the server answers with how it ended, not a new one.
+      query: async () => ({
+        token: await getToken(),
+        ...extra,
+        ...(this.#requestId ? { resume: this.#requestId } : {}),
+      }),
       minReconnectionDelay: this.#options.minReconnectionDelay ?? 1000,
       maxReconnectionDelay: this.#options.maxReconnectionDelay ?? 10_000,
       shouldReconnectOnClose: (event) => !this.#finished && !TERMINAL_CLOSE_CODES.has(event.code),
@@ -186,6 +218,13 @@ export class MatchClient {
       return;
     }
     const frame = decoded.frame;
+    const outcome = outcomeKey(frame);
+    if (outcome !== undefined) {
+      // A reconnect may replay what this socket already told (a frame that crossed the drop).
+      if (outcome === this.#lastOutcome) return;
+      this.#lastOutcome = outcome;
+    }
+    if (frame.type === "queued") this.#requestId = frame.requestId;
     if (frame.type === "match_found") this.#matchId = frame.matchId;
     if (frame.type === "match_cancelled" || frame.type === "match_ready") this.#matchId = undefined;
     if (isTerminalFrame(frame)) this.#finished = true;

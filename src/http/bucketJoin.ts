@@ -3,13 +3,14 @@ import { bucketActor } from "../actors.ts";
 import {
   ALSO_HEADER,
   RATING_HEADER,
+  RESUME_HEADER,
   ROLE_HEADER,
   TOKEN_EXP_HEADER,
   USER_HEADER,
   WIDEN_HEADER,
 } from "../bucket/forwarding.ts";
 import { alsoRooms, parseAlsoParam, parseWidenParam } from "../protocol/flexible.ts";
-import { type Bucket, type Role, roleSchema, roomName } from "../protocol/values.ts";
+import { type Bucket, type Role, requestIdSchema, roleSchema, roomName } from "../protocol/values.ts";
 import { bucketActorName } from "../tenancy.ts";
 import { ApiError } from "./apiError.ts";
 import type { AppEnv } from "./context.ts";
@@ -20,7 +21,7 @@ import { checkTopicAllowed } from "./matchRequests.ts";
  * in the query (the SSE route), the token, and what the join asks for, which goes to the actor
  * checked and canonical, in headers.
  */
-const ROUTER_PARAMS = ["token", "difficulty", "topic", "role", "also", "widen"];
+const ROUTER_PARAMS = ["token", "difficulty", "topic", "role", "also", "widen", "resume"];
 
 /**
  * A join of `bucket` by the authenticated caller, checked and turned into the WebSocket upgrade
@@ -30,7 +31,7 @@ const ROUTER_PARAMS = ["token", "difficulty", "topic", "role", "also", "widen"];
  * request), so a user with a live request still resumes it.
  */
 export function joinBucket(c: Context<AppEnv>, join: CheckedJoin): Promise<Response> {
-  const { bucket, role, also, widen } = join;
+  const { bucket, role, also, widen, resume } = join;
   const identity = c.get("identity");
   // The token stays here: the actor gets the verified user id, and the URL it keeps with the
   // socket carries no credentials.
@@ -44,6 +45,8 @@ export function joinBucket(c: Context<AppEnv>, join: CheckedJoin): Promise<Respo
   forwarded.headers.set(ROLE_HEADER, role);
   forwarded.headers.set(ALSO_HEADER, also.join(","));
   forwarded.headers.set(WIDEN_HEADER, widen ? "1" : "0");
+  if (resume === null) forwarded.headers.delete(RESUME_HEADER);
+  else forwarded.headers.set(RESUME_HEADER, resume);
   if (identity.rating === null) forwarded.headers.delete(RATING_HEADER);
   else forwarded.headers.set(RATING_HEADER, String(identity.rating));
   forwarded.headers.delete("authorization");
@@ -51,7 +54,13 @@ export function joinBucket(c: Context<AppEnv>, join: CheckedJoin): Promise<Respo
 }
 
 /** A join's wishes, checked and canonical. */
-export type CheckedJoin = { bucket: Bucket; role: Role; also: string[]; widen: boolean };
+export type CheckedJoin = {
+  bucket: Bucket;
+  role: Role;
+  also: string[];
+  widen: boolean;
+  resume: string | null;
+};
 
 /** The join's query checked (400s) before anything else is, the missing upgrade included. */
 export function checkJoin(c: Context<AppEnv>, bucket: Bucket): CheckedJoin {
@@ -68,7 +77,17 @@ export function checkJoin(c: Context<AppEnv>, bucket: Bucket): CheckedJoin {
   if (widen === undefined) {
     throw new ApiError(400, "invalid_parameter", "`widen` must be 1, true, 0 or false.");
   }
-  return { bucket, role: role.data, also: also.rooms, widen };
+  const resumeParam = c.req.query("resume");
+  const resume =
+    resumeParam === undefined || resumeParam === "" ? null : requestIdSchema.safeParse(resumeParam);
+  if (resume && !resume.success) {
+    throw new ApiError(
+      400,
+      "invalid_parameter",
+      "`resume` must be a request id (`req_…`) this client was given.",
+    );
+  }
+  return { bucket, role: role.data, also: also.rooms, widen, resume: resume ? resume.data : null };
 }
 
 /** A socket path reached without the upgrade: told so only once the call is otherwise good. */

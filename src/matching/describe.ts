@@ -49,7 +49,12 @@ export function matchFoundFrame(s: BucketState, m: Match, userId: string): Serve
   };
 }
 
-export function matchReadyFrame(s: BucketState, m: Match, userId: string): ServerFrameOf<"match_ready"> {
+/** `s` is the bucket that made the match (only its `bucket` is read). */
+export function matchReadyFrame(
+  s: Pick<BucketState, "bucket">,
+  m: Match,
+  userId: string,
+): ServerFrameOf<"match_ready"> {
   return {
     type: "match_ready",
     matchId: m.id,

@@ -75,6 +75,8 @@ export const errorCodeSchema = z.enum([
   "maintenance",
   /** The join could not be taken right now (a registry shard did not answer); close 1011, retry. */
   "unavailable",
+  /** `resume=` named a request the caller never had (or long gone); close 4404. */
+  "request_not_found",
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 
@@ -148,6 +150,8 @@ export const CloseCode = {
   replaced: 4009,
   rateLimited: 4029,
   alreadyQueuedElsewhere: 4409,
+  /** `resume=` named no request of the caller's. */
+  requestNotFound: 4404,
   /** The user's own channel opened by someone else (the router refuses with 403 before this). */
   forbidden: 4003,
 } as const;

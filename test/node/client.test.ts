@@ -230,6 +230,48 @@ describe("MatchClient", () => {
     expect(client.active).toBe(true);
   });
 
+  it("names the request it saw last on every reconnect (resume=), and tells a replayed outcome once", async () => {
+    const client = newClient();
+    const ready = collect(client, "match_ready");
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const first = await server.connection(0);
+    expect(first.url.searchParams.has("resume")).toBe(false);
+    send(first, queued());
+    await server.until(() => (client.requestId ? true : undefined), "the request id");
+    const frame: ServerFrame = {
+      type: "match_ready",
+      matchId: MATCH_ID,
+      partnerId: "bob",
+      role: "interviewer",
+      difficulty: "easy",
+      topic: "arrays",
+      questionId: null,
+      collaborationSessionId: null,
+    };
+    // The outcome crossed the drop: the server sent it, the client never got it.
+    first.socket.terminate();
+    const second = await server.connection(1);
+    expect(second.url.searchParams.get("resume")).toBe("req_0123456789abcdef");
+    send(second, frame);
+    send(second, frame);
+    second.socket.close(1000, "match ready");
+    await server.until(() => closes.find((c) => !c.willReconnect), "the final close");
+    expect(ready).toEqual([frame]);
+  });
+
+  it("does not reconnect after 4404 (resume= named no request of the caller's)", async () => {
+    const client = newClient();
+    const closes = collect(client, "closed");
+    client.join({ difficulty: "easy", topic: "arrays" });
+    const first = await server.connection(0);
+    first.socket.close(4404, "request_not_found");
+    await server.until(() => closes[0], "close");
+    expect(closes[0]?.willReconnect).toBe(false);
+    await sleep(300);
+    expect(server.connections).toHaveLength(1);
+  });
+
   it.each([
     [
       "match_ready",

@@ -1,8 +1,14 @@
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  abortAllDurableObjects,
+  evictDurableObject,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
+import type { BucketActor } from "../../src/bucket/BucketActor.ts";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { requestView } from "../../src/protocol/http.ts";
 import { api } from "../worker/httpClient.ts";
-import { bucketStub, join, matchedPair, userIn } from "../worker/socketClient.ts";
+import { bucketStub, join, matchedPair, openSocket, userIn } from "../worker/socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -47,6 +53,36 @@ describe("session setup on confirm (QUESTION_SERVICE_URL and COLLAB_SERVICE_URL 
     const again = [await a.next("match_found"), await b.next("queued"), await b.next("match_found")];
     expect(again[0].partnerId).toBe(userIn(room, "bob"));
     await c.socket.quiet(50);
+  });
+
+  it("a user who drops while the session is set up gets match_ready on reconnect, and is queued nowhere meanwhile", async () => {
+    const room = roomFor("slow");
+    const topic = room.slice("easy.".length);
+    const alice = userIn(room, "alice");
+    const { a, b, matchId } = await matchedPair(room);
+    a.send({ type: "confirm", matchId });
+    await b.next("partner_confirmed");
+    b.send({ type: "confirm", matchId });
+    a.close();
+    await vi.waitFor(
+      () =>
+        runInDurableObject(bucketStub(room), (bucket: BucketActor) => {
+          if ([...bucket.getConnections(alice)].length > 0) throw new Error("alice still connected");
+        }),
+      { timeout: 3000, interval: 20 },
+    );
+    // Being set up: not queued again elsewhere.
+    const elsewhere = await api(alice, "POST", "/request", { difficulty: "hard", topic });
+    expect(elsewhere).toMatchObject({ status: 409, json: { error: { code: "already_queued" } } });
+    const ready = await b.next("match_ready", 8000);
+    await evictDurableObject(bucketStub(room));
+    const back = await openSocket(room, "alice");
+    expect(await back.next("match_ready")).toMatchObject({
+      matchId,
+      questionId: ready.questionId,
+      collaborationSessionId: ready.collaborationSessionId,
+    });
+    expect(await back.closed()).toBe(1000);
   });
 
   it("keeps an alarm booked for the setup watchdog while a setup is under way", async () => {

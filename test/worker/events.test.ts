@@ -195,6 +195,39 @@ describe("the stream", () => {
     await second.close();
   });
 
+  it("a match made ready while the stream was closed is what the next stream gets, then its end; resume= replays it", async () => {
+    const topic = newTopic();
+    const room = `easy.${topic}`;
+    const alice = newUser("alice");
+    const first = await stream(alice, topic);
+    const { requestId } = (await first.next("queued")).frame;
+    const bob = await openSocket(room, "bob");
+    await bob.next("queued");
+    const { matchId } = (await first.next("match_found")).frame;
+    await bob.next("match_found");
+    expect((await api(alice, "POST", "/confirm", { match_id: matchId, confirmed: true })).status).toBe(202);
+    await first.close();
+    await vi.waitFor(
+      () =>
+        runInDurableObject(bucketStub(room), (bucket: BucketActor) => {
+          if ([...bucket.getConnections(alice)].length > 0) throw new Error("alice still connected");
+        }),
+      { timeout: 3000, interval: 20 },
+    );
+    await bob.next("partner_confirmed");
+    bob.send({ type: "confirm", matchId });
+    await bob.next("match_ready");
+
+    const back = await stream(alice, topic);
+    expect((await back.next("match_ready")).frame).toMatchObject({ matchId, partnerId: userIn(room, "bob") });
+    await back.end();
+    const replay = await stream(alice, topic, { query: `&resume=${requestId}` });
+    expect((await replay.next("match_ready")).frame).toMatchObject({ matchId });
+    await replay.end();
+    const unknown = await refusal(await openStream(alice, topic, { query: `&resume=req_${crypto.randomUUID()}` }));
+    expect(unknown).toMatchObject({ status: 404, code: "request_not_found" });
+  });
+
   it("a socket of the same user takes over from a stream, and a stream from a socket", async () => {
     const topic = newTopic();
     const room = `easy.${topic}`;
