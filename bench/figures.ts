@@ -3,7 +3,7 @@ import type { PhaseResult } from "./run.ts";
 
 /**
  * The headline figures of one run (sustained rate, burst, CPU per join, single pair, memory) and
- * the service-versus-floor comparison of #11, as pure functions over results, so the rules can
+ * the service-versus-floor comparison, as pure functions over results, so the rules can
  * be tested without a server.
  */
 
@@ -122,7 +122,7 @@ export function runFigures(r: FigureInput, cpuRates?: ReadonlySet<number>): RunF
   };
 }
 
-/** The targets of #11 for the service against the bare runtime floor. */
+/** The targets for the service against the bare runtime floor. */
 export const VS_FLOOR_TARGETS = {
   /** Sustained rate at least this share of the floor's. */
   sustainedMinRatio: 0.7,

@@ -1,7 +1,7 @@
 import type { Dist } from "./stats.ts";
 
 /**
- * The incompatible-bucket phase of #14 ("Cost"): a bucket holds `waiting` requests that pair with
+ * The incompatible-bucket phase: a bucket holds `waiting` requests that pair with
  * none of each other (all `interviewer`), and each joiner (`interviewee`) fits only the newest of
  * them, so its join must look at every waiting request before it finds its partner at the end.
  * After each pair one more interviewer joins, so every measured join faces `waiting` again.

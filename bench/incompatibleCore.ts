@@ -8,7 +8,7 @@ import { interviewerRating, joinerRating } from "./incompatible.ts";
 
 /**
  * The pure core's cost of a join into a bucket where nobody waiting is compatible with anyone
- * else (#14 "Cost"): `waiting` interviewers, and an interviewee that fits only the newest, so its
+ * else: `waiting` interviewers, and an interviewee that fits only the newest, so its
  * join looks at every one of them (bench/incompatible.ts). Set against the join that completes a
  * FIFO pair (one waiting, anyone, unrated), timed the same way in the same process, which is
  * what the pairing rule costs when the first waiting request fits.

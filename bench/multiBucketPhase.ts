@@ -6,7 +6,7 @@ import { type Dist, dist } from "./stats.ts";
 import { SimUser } from "./users.ts";
 
 /**
- * Flexible requests end to end (#13 "Cost"): `users` users join across `buckets` buckets of one
+ * Flexible requests end to end: `users` users join across `buckets` buckets of one
  * difficulty, each waiting in 2 to 4 of them at once (`&also=`), `concurrency` joins in flight
  * at a time, and confirm on `match_found`. Each matched user's join start -> its match_found, and
  * how many hand-overs homes granted and refused meanwhile (read from `/metrics`).

@@ -136,7 +136,7 @@ function summarize(p: Profile, path: string, joins: number, moduleOf?: (line: nu
   console.log(`profile: ${path}`);
   console.log(`wall ${(totalUs / 1000).toFixed(0)} ms, busy ${((totalUs - idle) / 1000).toFixed(0)} ms`);
   // V8 samples the thread on a wall clock, so under load these are shares of the thread's busy
-  // time, not CPU: the bench's /proc figures are the CPU (see README "Performance").
+  // time, not CPU: the bench's /proc figures are the CPU (see docs/performance.md).
   console.log(`busy samples by what they were for (${joins} joins):`);
   if (!moduleOf) console.log("  (bundle not found: code resumed after an await is not attributed)");
   const shares = cpuShares(p, moduleOf);

@@ -504,7 +504,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
   return `${out.join("\n")}\n`;
 }
 
-/** The `--vs-floor` section: the service against the bare floor, figure by figure, with #11's targets. */
+/** The `--vs-floor` section: the service against the bare floor, figure by figure, with the targets. */
 export function renderVsFloor(c: VsFloorResults): string {
   const v = c.vsFloor;
   const out: string[] = [];

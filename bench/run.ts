@@ -165,7 +165,7 @@ const QUICK: Plan = {
   coreMs: 400,
   warmupPairs: 20,
   singlePairs: 20,
-  // The queue of #14 in full; fewer joiners, each a single pair's time or so.
+  // The incompatible bucket in full; fewer joiners, each a single pair's time or so.
   incompatibleWaiting: 1000,
   incompatibleJoiners: 50,
   multiBucketUsers: 200,
@@ -176,7 +176,7 @@ const QUICK: Plan = {
   holdBudgetMs: 15_000,
   holdConcurrency: 50,
   idleLevels: [100],
-  // The burst of #11: 100 users into one bucket at once (plus 20 in cold buckets).
+  // The burst: 100 users into one bucket at once (plus 20 in cold buckets).
   burstHotPairs: 50,
   burstColdPairs: 10,
   // From 25/s as the full plan, so a 50/s step that misses the bar leaves a lower rate to count.
@@ -530,7 +530,7 @@ async function measure(context: MeasureContext): Promise<Results> {
     const db = s.databaseUrl ? new DbProbe(s.databaseUrl, s.wsProxy) : undefined;
     if (!db) dbProblem = floor ? "the floor keeps no records" : "no DATABASE_URL known for this server";
 
-    /** Tokens for `ids`; `claims(i)` adds claims to the i-th (the rating of #14). */
+    /** Tokens for `ids`; `claims(i)` adds claims to the i-th (a rating, say). */
     const mint = async (ids: string[], label: string, claims?: (i: number) => Record<string, unknown>) => {
       progress.start(`minting tokens (${label})`, ids.length);
       const out: string[] = [];
@@ -964,7 +964,7 @@ async function measure(context: MeasureContext): Promise<Results> {
     );
 
     // 9. Joins into a bucket where nobody waiting fits anybody, each joiner fitting only the
-    // newest (#14 "Cost"). Last, because its 1,000 sockets open at once raise the runtime's RSS
+    // newest (docs/architecture.md, "Pairing"). Last, because its 1,000 sockets open at once raise the runtime's RSS
     // high-water mark (the allocator keeps what they free): run before memory, the held figure
     // read 52 MB per 1,000 instead of 212, and its records landed inside the database counts.
     // The memory sockets leave first, so the phase meets a quiet server, as the single pairs did.
@@ -996,7 +996,7 @@ async function measure(context: MeasureContext): Promise<Results> {
       });
     }
 
-    // 10. Flexible requests (#13): each user waits in 2-4 of 10 buckets; a bucket pairs a request
+    // 10. Flexible requests: each user waits in 2-4 of 10 buckets; a bucket pairs a request
     // made elsewhere only once its home hands it over. Not on the floor (one bucket per socket).
     if (!floor && plan.multiBucketUsers > 0) {
       await settle();

@@ -286,7 +286,7 @@ async function main(): Promise<void> {
       env: {
         // wrangler dev's local observability streams a trace of every invocation (each request,
         // RPC and socket event) to a collector worker in the same runtime; production has no
-        // such thing in-process, and it cost about a sixth of the runtime's CPU per join (#11).
+        // such thing in-process, and it cost about a sixth of the runtime's CPU per join.
         // `X_LOCAL_OBSERVABILITY=true npm start` turns it back on.
         X_LOCAL_OBSERVABILITY: "false",
         // Nothing in the service reads `request.cf`; fetching its sample from Cloudflare only

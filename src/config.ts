@@ -10,7 +10,7 @@ import { canonicalTopic } from "./protocol/values.ts";
 /** Used only when no JWT_SECRET is configured in local development; never in production. */
 export const DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789";
 
-/** See REGISTRY_SHARDS below and the README's architecture section for why this number. */
+/** See REGISTRY_SHARDS below and docs/architecture.md for why this number. */
 export const DEFAULT_REGISTRY_SHARDS = 4;
 
 const seconds = (fallback: number, max: number) =>
@@ -131,7 +131,7 @@ export const configSchema = z
         }),
       ),
     ),
-    /** A challenge not answered within this long expires (CONTRACT "Challenges"). */
+    /** A challenge not answered within this long expires (docs/protocol.md, "Challenges"). */
     CHALLENGE_TTL_SECONDS: seconds(120, 86_400),
     MAINTENANCE: flag,
     DEV_TOKENS: flag,

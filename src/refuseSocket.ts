@@ -5,8 +5,8 @@ import type { ErrorCode, ServerFrame } from "./protocol/frames.ts";
  * from a failed upgrade, so accept, say why in an `error` frame, and close with the contract's
  * code. The socket is a plain (not hibernatable) one on purpose: its close completes at once,
  * whereas the runtime keeps a hibernatable socket's connection open after a close the server
- * starts until the object hibernates, when the client's first frame is its reply Close (#12,
- * README "Closes").
+ * starts until the object hibernates, when the client's first frame is its reply Close
+ * (docs/architecture.md, "Closes").
  */
 export function refuseSocket(code: ErrorCode, message: string, closeCode: number): Response {
   return answerSocket([{ type: "error", code, message }], { code: closeCode, reason: code });

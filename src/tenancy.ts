@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type Bucket, parseRoomName, roomName } from "./protocol/values.ts";
 
 /**
- * Tenants (CONTRACT "Tenants"): a user is the pair (tenant, user id), and every object a user
+ * Tenants (docs/operations.md, "Tenants"): a user is the pair (tenant, user id), and every object a user
  * reaches is named inside their tenant, so two tenants never share a bucket, a registry shard,
  * a block list or a record. The default tenant (tokens without the claim) keeps the names the
  * service used before tenants existed, so a deployment upgraded to this version loses nothing.

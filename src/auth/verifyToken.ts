@@ -55,7 +55,7 @@ function hmacKeyFor(secret: string): Promise<CryptoKey> {
  * Verify a bearer token and name its user. Algorithms are pinned per key type: HS256 only with
  * JWT_SECRET, asymmetric algorithms only with the JWKS, so `alg: none` and algorithm confusion
  * (an HMAC signed with a public key) have no key to verify against. The key is chosen from the
- * header jose has already parsed, so a token is decoded once (it was twice: #11's profile).
+ * header jose has already parsed, so a token is decoded once.
  */
 export async function verifyToken(token: string, config: Config): Promise<Identity> {
   const algorithms = [...(config.JWT_SECRET ? ["HS256"] : []), ...(config.JWKS_URL ? ASYMMETRIC : [])];

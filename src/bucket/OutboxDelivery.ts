@@ -78,7 +78,7 @@ export class OutboxDelivery {
       if (batch.length === 0) return;
       // One connection for a backlog (opening one costs more CPU than a batch's rows), and stop
       // at a short batch: entries written meanwhile wait for their own batch window rather than
-      // being chased a few at a time over a new connection each (#6: that cost 3.7 ms per join).
+      // being chased a few at a time over a new connection each (that cost 3.7 ms per join).
       // The callback only moves rows: if it outlives a timeout, it must not touch our state.
       const started = Date.now();
       const more = await withDatabase(url, this.#wsProxy, async (db) => {

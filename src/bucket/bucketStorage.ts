@@ -214,10 +214,10 @@ export class BucketStorage {
 }
 
 /**
- * Rows written before roles, ratings, blocks and cooldowns (#14) lack those fields: such a
+ * Rows written before roles, ratings, blocks and cooldowns existed lack those fields: such a
  * request asked for nothing (anyone, unrated), and such a match's parts were never told, so
  * they are read as the coin would have fallen for the first user. Rows from before flexible
- * requests (#13) waited in their own bucket only.
+ * requests waited in their own bucket only.
  */
 function storedRequest(body: string): MatchRequest {
   const r = JSON.parse(body) as Partial<MatchRequest> &

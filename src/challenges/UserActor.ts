@@ -296,7 +296,7 @@ export class UserActor extends Server<Env> {
 
   /**
    * This user blocked `otherId`: pending challenges between them end as if answered, one
-   * received declined, one sent cancelled (blocks stop challenges both ways, CONTRACT).
+   * received declined, one sent cancelled (blocks stop challenges both ways).
    */
   async blocked(otherId: string): Promise<void> {
     const ends = [

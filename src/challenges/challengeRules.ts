@@ -1,7 +1,7 @@
 import type { Bucket, Role } from "../protocol/values.ts";
 
 /**
- * The rules of a challenge (CONTRACT "Challenges"), as pure functions over plain data: who may
+ * The rules of a challenge (docs/protocol.md, "Challenges"), as pure functions over plain data: who may
  * do what, when it expires, what each action leaves behind. The owning Durable Object
  * (`UserActor`, the opponent's) applies them one at a time, so two actions never race here.
  */

@@ -184,7 +184,7 @@ export class MatchClient {
     this.#socket = socket;
     socket.addEventListener("open", () => {
       if (this.#socket !== socket) return;
-      // Say something at once. The runtime (workerd/kj, issue #12) only tears a hibernatable
+      // Say something at once. The runtime (workerd/kj) only tears a hibernatable
       // socket's connection down after the closing handshake if the client's FIRST frame was
       // not its reply Close: when it is, the object's end stays open until the object
       // hibernates, and every close the server starts (4009, 4008, 4001, 1000 from an alarm)

@@ -56,7 +56,7 @@ export class UserChannel {
     this.#socket = socket;
     socket.addEventListener("open", () => {
       if (this.#socket !== socket) return;
-      // As MatchClient: a first frame at once, so closes the server starts arrive at once (README "Closes").
+      // As MatchClient: a first frame at once, so closes the server starts arrive at once (docs/architecture.md, "Closes").
       socket.send(JSON.stringify({ type: "ping" }));
       this.#events.emit("open", { resumed: this.#opens++ > 0 });
     });

@@ -11,13 +11,13 @@ import type { Part, Role } from "../matching/types.ts";
  * an upsert applies only when its version is newer, so a retried or late (older) delivery never
  * moves a row backwards.
  *
- * Roles and ratings came later (#14): rows recorded before have them null, so they stay nullable.
+ * Roles and ratings came later: rows recorded before have them null, so they stay nullable.
  */
 
 /** See the note above: the outbox seq of the newest version written. */
 const version = () => bigint("version", { mode: "number" }).notNull().default(0);
 
-/** Every row belongs to one tenant (CONTRACT "Tenants"); rows from before tenants are the default's. */
+/** Every row belongs to one tenant (docs/operations.md, "Tenants"); rows from before tenants are the default's. */
 const tenantId = () => text("tenant_id").notNull().default("default");
 
 export const matchRequests = pgTable(

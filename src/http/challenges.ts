@@ -9,7 +9,7 @@ import { checkTopicAllowed } from "./matchRequests.ts";
 import { validJson } from "./validJson.ts";
 
 /**
- * Challenges (CONTRACT "Challenges: invite one person"). Every call goes to the caller's own
+ * Challenges (docs/protocol.md, "Challenges"). Every call goes to the caller's own
  * object (`UserActor`), which answers from what it owns or asks the owner: a challenge lives
  * with its opponent, the challenger keeps an index of the ones they sent.
  */

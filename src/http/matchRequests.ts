@@ -12,7 +12,7 @@ import type { AppEnv } from "./context.ts";
 import { validJson } from "./validJson.ts";
 
 /**
- * The HTTP half of the contract (seed 000 compatible). Requests live in the same bucket actors
+ * The HTTP half of the contract (compatible with PeerPrep's matching service). Requests live in the same bucket actors
  * as the sockets' requests; the user's registry shard says which bucket holds which request.
  */
 export const matchRequests = new Hono<AppEnv>();

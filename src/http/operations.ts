@@ -11,7 +11,7 @@ import { databaseUp } from "./health.ts";
 import { validJson } from "./validJson.ts";
 
 /**
- * Operating the service (CONTRACT "Operations"): `/status` and `/metrics` from the directory's
+ * Operating the service (docs/operations.md): `/status` and `/metrics` from the directory's
  * live figures (never a call to every bucket), and the admin endpoints. Maintenance is switched
  * in the tenant's registry shards, which every new request is claimed from anyway: it takes
  * effect at once on every bucket and costs the join path nothing.

@@ -26,7 +26,7 @@ export class SocketInbox {
     ws.accept();
     // A client whose first frame is its reply to the server's Close keeps the runtime from
     // releasing the connection until the bucket hibernates, so the close would come ~10 s late
-    // (README "Closes"). The bucket's `pong` is dropped by the reader.
+    // (docs/architecture.md, "Closes"). The bucket's `pong` is dropped by the reader.
     this.send('{"type":"ping"}');
   }
 

@@ -2,7 +2,7 @@ import { fnv1a } from "../fnv1a.ts";
 import type { MatchRequest, Part, Role, Settings } from "./types.ts";
 
 /**
- * Who may be paired with whom (CONTRACT "Who is paired with whom"), in one place. Two waiting
+ * Who may be paired with whom (docs/protocol.md, "Pairing"), in one place. Two waiting
  * requests are compatible when both are present, belong to different users, neither blocked the
  * other, they were not together in a match within the cooldown, their roles fit, and their
  * ratings fit a window that widens with the older request's wait.

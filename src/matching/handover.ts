@@ -8,7 +8,7 @@ import * as bucket from "./transitions.ts";
 import type { Clock, MatchRequest } from "./types.ts";
 
 /**
- * Requests that wait in several buckets at once (CONTRACT "Flexible requests"), paired exactly
+ * Requests that wait in several buckets at once (docs/protocol.md, "waiting in several buckets"), paired exactly
  * once. The protocol between buckets, as pure transitions:
  *
  * - The request's home bucket (where it was made, holding its one registry claim) **owns** it.

@@ -9,7 +9,7 @@ import type { MatchRequest, Part, Profile, RequestStatus, Role, Settings } from 
 /**
  * Model-based property test: random command sequences over a handful of users, run against the
  * core (through the harness, with a simulated storage and evictions) and against a small
- * reference model written straight from CONTRACT.md, compared after every command, with
+ * reference model written straight from docs/protocol.md, compared after every command, with
  * invariants checked on the core's own state.
  *
  * The reference model keeps no queue or heap: the queue is "live PENDING requests by rank" and
@@ -63,7 +63,7 @@ const SETTINGS: Partial<Settings> = {
 type Compared = Pick<MReq, "userId" | "role" | "rating" | "blocked" | "recent" | "graceUntil" | "createdAt">;
 
 /**
- * From when two requests are compatible, read straight from CONTRACT "Who is paired with whom"
+ * From when two requests are compatible, read straight from docs/protocol.md, "Pairing"
  * (null: not by time alone). Also used to check the core's own state at rest.
  */
 function compatibleFrom(a: Compared, b: Compared, now: number, s: Settings): number | null {

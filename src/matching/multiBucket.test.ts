@@ -1,5 +1,5 @@
 /**
- * Requests waiting in several buckets at once (CONTRACT "Flexible requests"), checked against
+ * Requests waiting in several buckets at once (docs/protocol.md, "waiting in several buckets"), checked against
  * the properties the contract promises rather than a second implementation: several buckets as
  * pure states, joined by a network that delivers messages in order per link but interleaves
  * links, asks and their answers at random, with evictions, timeouts, declines, leaves and

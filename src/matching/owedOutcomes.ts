@@ -8,7 +8,7 @@ import type { Effect, Match, MatchRequest } from "./types.ts";
  * frames that tell how a request ended or how its match fell through, and the close that ended
  * it. The next connect inside the grace gets them, in order, instead of a new request; while an
  * ended request's outcome is owed the user still counts as engaged here, so no other bucket and
- * no `POST /request` can queue them again (CONTRACT "every outcome reaches its user").
+ * no `POST /request` can queue them again (docs/protocol.md, "Reconnecting after a drop").
  */
 export type Owed = {
   userId: string;

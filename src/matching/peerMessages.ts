@@ -3,7 +3,7 @@ import type { MatchRequest, RequestOutcome, RequestStatus } from "./types.ts";
 
 /**
  * What buckets of one tenant say to each other about requests that wait in several of them
- * (CONTRACT "Flexible requests"; the protocol is described in `handover.ts`). Plain data, so the
+ * (docs/protocol.md, "waiting in several buckets"; the protocol is described in `handover.ts`). Plain data, so the
  * actor can keep undelivered messages in its storage and the tests can shuffle them.
  */
 

@@ -114,7 +114,7 @@ export function inItsOwnBucket(): Pick<MatchRequest, FlexibleFields> {
 }
 
 /**
- * Queue order (CONTRACT "Flexible requests"): the older request since creation first, so a
+ * Queue order (docs/protocol.md, "waiting in several buckets"): the older request since creation first, so a
  * request arriving from another bucket keeps its age; the bucket's own join order breaks ties.
  */
 export function servedBefore(a: MatchRequest, b: MatchRequest): boolean {

@@ -54,8 +54,8 @@ export interface MatchRequest {
   endedAt: number | null;
   outcome: RequestOutcome | null;
   /**
-   * Null for a request this bucket owns (its home). A guest entry (CONTRACT "Flexible
-   * requests": the request also waits here) names its home's room: the home decides whether it
+   * Null for a request this bucket owns (its home). A guest entry (the request also
+   * waits here, see docs/protocol.md) names its home's room: the home decides whether it
    * may be paired here (`handover.ts`), and its user's frames go there.
    */
   home: string | null;

@@ -1,7 +1,7 @@
 /**
  * Several collaboration servers behind one setting (`COLLAB_SERVICE_URL=https://a,https://b`,
- * seed 004's chat-server balancing): each session goes to the next URL in turn, and a URL that
- * just failed is put behind the others for a while, so the sessions after it skip it.
+ * as PeerPrep balances its chat servers): each session goes to the next URL in turn, and a URL
+ * that just failed is put behind the others for a while, so the sessions after it skip it.
  *
  * How one session uses the order `next()` gives is setUpSession's business (it moves a session
  * to the next URL on its first failed attempt there); this module only keeps the turn and the

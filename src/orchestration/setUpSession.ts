@@ -4,7 +4,7 @@ import { CollabPool } from "./collabPool.ts";
 
 /**
  * When both sides confirm, ask the question service for a question and the collaboration service
- * for a session (seed 000's orchestration):
+ * for a session (PeerPrep's orchestration):
  *   POST {QUESTION_SERVICE_URL}/api/v1/questions/select {difficulty, topic}      -> {id}
  *   POST {COLLAB_SERVICE_URL}/api/v1/collab/sessions    {user_ids, question_id} -> {session_id}
  * (plus `tenant_id` for a tenant other than the default: user ids are only unique within one)

@@ -4,8 +4,8 @@ import { type RequestView, requestView } from "./http.ts";
 import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
- * Challenges (CONTRACT "Challenges: invite one person") and the user's own channel (CONTRACT
- * "The user's own channel"): bodies, answers and frames, shared by the router, the owning
+ * Challenges and the user's own channel (docs/protocol.md, "Challenges" and "The user's own
+ * channel"): bodies, answers and frames, shared by the router, the owning
  * Durable Object, the SDK and the tests.
  */
 
@@ -39,7 +39,7 @@ export const challengeView = z.object({
 });
 export type ChallengeView = z.infer<typeof challengeView>;
 
-/** `GET /challenges/incoming` and `/outgoing`: a bare list, newest first (as the contract and seed 002 write it). */
+/** `GET /challenges/incoming` and `/outgoing`: a bare list, newest first (as the protocol has it). */
 export const challengeListAnswer = z.array(challengeView);
 
 /** `POST /challenges/{id}/accept`: the `POST /confirm` answer, plus the opponent's part. */
@@ -123,5 +123,5 @@ export const userFrameSchema = z.discriminatedUnion("type", [
 export type UserFrame = z.infer<typeof userFrameSchema>;
 export type UserFrameOf<T extends UserFrame["type"]> = Extract<UserFrame, { type: T }>;
 
-/** The channel only listens for `ping` (the SDK's first frame, see README "Closes"). */
+/** The channel only listens for `ping` (the SDK's first frame, see docs/architecture.md, "Closes"). */
 export const userClientFrameSchema = z.object({ type: z.literal("ping") }).strict();

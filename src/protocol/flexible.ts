@@ -1,6 +1,6 @@
 import { type Bucket, parseRoomName, roomName } from "./values.ts";
 
-/** A request names up to this many buckets besides its home (CONTRACT "Flexible requests"). */
+/** A request names up to this many buckets besides its home (docs/protocol.md, "waiting in several buckets"). */
 export const MAX_ALSO = 3;
 /** Entries `also` may list before duplicates and the home are dropped: a bound on the input. */
 export const MAX_ALSO_LISTED = 8;

@@ -17,7 +17,7 @@ export const queuedFrame = z.object({
   waiting: z.number().int().min(0),
   estimatedWaitMs: z.number().int().min(0).nullable(),
   expiresAt: iso,
-  /** Rooms the request waits in now, home first (CONTRACT "Flexible requests"). */
+  /** Rooms the request waits in now, home first (docs/protocol.md, "waiting in several buckets"). */
   buckets: z.array(z.string()).min(1),
 });
 

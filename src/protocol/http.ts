@@ -3,7 +3,7 @@ import { MAX_ALSO, MAX_ALSO_LISTED } from "./flexible.ts";
 import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
- * The HTTP API's bodies and answers, compatible with the PeerPrep service in seed 000. Routes
+ * The HTTP API's bodies and answers, compatible with PeerPrep's matching service. Routes
  * validate with these, the OpenAPI document is generated from them, and tests parse with them.
  */
 
@@ -15,7 +15,7 @@ export const createRequestBody = z.object({
   /** What the user wants to play first; `either` (the default) fits anyone. */
   role: roleSchema.default("either"),
   /**
-   * Up to 3 more buckets to wait in at once (CONTRACT "Flexible requests"), counted once the
+   * Up to 3 more buckets to wait in at once (docs/protocol.md, "waiting in several buckets"), counted once the
    * home and duplicates are dropped (`alsoRooms`); the list itself is bounded here.
    */
   also: z
@@ -28,7 +28,7 @@ export const createRequestBody = z.object({
 
 /**
  * Ids are opaque to clients: any id that is not one of theirs, well-formed or not, is a 404
- * (seed 000's clients send bare UUIDs). Only a value that is no id at all is a 400.
+ * (PeerPrep's clients send bare UUIDs). Only a value that is no id at all is a 400.
  */
 export const confirmBody = z.object({ match_id: z.string().min(1).max(128), confirmed: z.boolean() });
 
@@ -108,7 +108,7 @@ export const blockListAnswer = z.object({
   blocked: z.array(z.object({ userId: z.string(), since: iso })),
 });
 
-// ---- Operations (CONTRACT "Operations") ----
+// ---- Operations (docs/operations.md) ----
 
 export const statusAnswer = z.object({
   status: z.enum(["ok", "degraded"]),

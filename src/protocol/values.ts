@@ -51,7 +51,7 @@ export function parseRoomName(room: string): Bucket | undefined {
 export const requestIdSchema = z.string().regex(/^req_[A-Za-z0-9-]{8,64}$/, "is not a request id");
 export const matchIdSchema = z.string().regex(/^mat_[A-Za-z0-9-]{8,64}$/, "is not a match id");
 
-/** What a request asks to play first (CONTRACT "Who is paired with whom"). */
+/** What a request asks to play first (docs/protocol.md, "Pairing"). */
 export const roleSchema = z.enum(["interviewer", "interviewee", "either"], {
   error: "must be interviewer, interviewee or either",
 });

@@ -28,7 +28,7 @@ const RELEASES_PER_CALL = 256;
  * next claim to the same shard and go with it, so they cost no call of their own. A release that
  * never goes (this bucket is evicted first) or has not gone yet when the user joins elsewhere
  * leaves a stale claim, which the shard checks with this bucket before taking it over; that is
- * cheaper than a call per ended request (#11: about 1 ms of runtime CPU per join).
+ * cheaper than a call per ended request (about 1 ms of runtime CPU per join).
  */
 export class RegistryClient {
   readonly #env: Env;

@@ -5,7 +5,7 @@ import type { HeldClaim } from "./claimRule.ts";
 /**
  * The per-user registry of earlier versions (one object per user), kept read-only so an
  * upgraded deployment loses no live claim: while LEGACY_REGISTRY_UNTIL lies ahead, a registry
- * shard with no claim for a user reads it here and takes it over (README, "Upgrading"). The
+ * shard with no claim for a user reads it here and takes it over (docs/operations.md, "Upgrading"). The
  * class keeps its name because deployed objects of it exist; once the window is over it is
  * never called, and a later deploy may delete it with a `deleted_classes` migration.
  */

@@ -141,7 +141,7 @@ describe("MatchClient", () => {
     expect(c.url.searchParams.get("token")).toBe("token-1");
   });
 
-  it("pings at once on every (re)connect, before any other frame (#12)", async () => {
+  it("pings at once on every (re)connect, before any other frame", async () => {
     const client = newClient();
     client.join({ difficulty: "easy", topic: "arrays" });
     const c = await server.connection(0);

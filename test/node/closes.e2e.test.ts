@@ -7,11 +7,11 @@ import { waitFor } from "../support/localProcesses.ts";
 import { READY_TIMEOUT_MS, type Server, startServer, stopServers } from "../support/localServer.ts";
 
 /**
- * Every close the server starts reaches the client's `close` event at once (#12), over real
+ * Every close the server starts reaches the client's `close` event at once, over real
  * sockets against `npm start` (wrangler dev): the SDK for the closes of a live session (4009,
  * 4008, 4001, 1000), a bare `ws` client for the refusals (4409, 4029, 1013), which need no help
  * from the client. "At once" is within 500 ms of the frame before the close (the close frame
- * itself where nothing comes before it). Before the fix these took 10-21 s.
+ * itself where nothing comes before it). Without the workaround these take 10-21 s.
  */
 
 const SECRET = "closes-test-secret-0123456789abcdef0123456789";
@@ -19,7 +19,7 @@ const PROMPT_MS = 500;
 /**
  * The 4001 close is measured from the token's expiry, so it also holds the alarm's own delay,
  * which on two shared cores under a full test run reached 553 ms once. The fault this guards
- * against (#12) held closes back ~10 s; 2 s still tells the two apart.
+ * against held closes back ~10 s; 2 s still tells the two apart.
  */
 const ALARM_PROMPT_MS = 2_000;
 
@@ -83,7 +83,7 @@ async function bareJoin(server: Server, room: string, userId: string) {
   return { ws, frames, closed };
 }
 
-describe("closes the server starts reach the client at once (#12)", () => {
+describe("closes the server starts reach the client at once", () => {
   it("4009: a second tab takes over and the first tab's close arrives with the takeover", async () => {
     const user = newUser("tabs");
     const topic = newTopic();

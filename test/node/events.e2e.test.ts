@@ -6,7 +6,7 @@ import { READY_TIMEOUT_MS, type Server, startServer, stopServers } from "../supp
 import { SseReader } from "../support/sseReader.ts";
 
 /**
- * CONTRACT "Server-Sent Events" with a real streaming client (Node's fetch reading the body as it
+ * docs/protocol.md, "Server-Sent Events" with a real streaming client (Node's fetch reading the body as it
  * arrives) against `npm start` (wrangler dev): the join, the match confirmed over HTTP, a closed
  * stream resumed inside the grace, the heartbeat in real time, and the refusals before the stream.
  */

@@ -14,7 +14,7 @@ import {
 } from "../support/localProcesses.ts";
 
 /**
- * What a user meets: `npm start` through npm, as the README says, on this (offline) machine.
+ * What a user meets: `npm start` through npm, as the README says, on a machine without internet.
  * Process managers and containers stop a service with one SIGTERM to the process they started,
  * which for `npm start` is npm itself: everything under it must go, and the port with it.
  */

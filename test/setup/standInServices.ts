@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
 
 /**
- * Small stand-ins for the question and collaboration services (seed 000's orchestration), one
+ * Small stand-ins for the question and collaboration services (PeerPrep's orchestration), one
  * loopback server per behaviour, started once for the whole run:
  *
  * - good:      `POST /api/v1/questions/select` -> 200 `{id: "q-{difficulty}-{topic}"}`,

@@ -85,9 +85,12 @@ const NOT_OPERATIONS = new Map([
   [`GET ${OPENAPI_PATH}`, "the document itself"],
   [
     "GET /parties/bucket/{room}",
-    "the WebSocket upgrade: the primary path, described in the document's description and CONTRACT.md, not an HTTP operation",
+    "the WebSocket upgrade: the primary path, described in the document's description and docs/protocol.md, not an HTTP operation",
   ],
-  ["GET /parties/user/{userId}", "the user's own channel: a WebSocket upgrade, described in CONTRACT.md"],
+  [
+    "GET /parties/user/{userId}",
+    "the user's own channel: a WebSocket upgrade, described in docs/protocol.md",
+  ],
 ]);
 
 async function documentWith(vars: Record<string, string>): Promise<Document> {
@@ -164,7 +167,7 @@ describe("the OpenAPI document", () => {
     expect(Object.keys((await documentWith({ DEV_TOKENS: "1" })).paths)).toContain("/dev/token");
   });
 
-  it("covers CONTRACT.md's HTTP API and operations, /metrics at the root", async () => {
+  it("covers docs/protocol.md's HTTP API and operations, /metrics at the root", async () => {
     const ops = documentedOperations(await documentWith({}));
     for (const op of [
       "POST /api/v1/matching/request",

@@ -7,7 +7,7 @@ import { API, api, newTopic, newUser } from "./httpClient.ts";
 import { bucketStub, openSocket, tokenFor, userIn } from "./socketClient.ts";
 
 /**
- * CONTRACT "Server-Sent Events": `GET /events` joins like the bucket socket and streams its
+ * docs/protocol.md, "Server-Sent Events": `GET /events` joins like the bucket socket and streams its
  * frames; refusals are HTTP errors before any stream. The Node test (test/node/events.e2e.test.ts)
  * runs the same flow with a real streaming client against `wrangler dev`, and waits for a
  * heartbeat in real time (a faked timer here would fire outside the stream's request).
@@ -180,7 +180,7 @@ describe("the stream", () => {
       { timeout: 3000, interval: 20 },
     );
 
-    // Inside the grace alice keeps her place but is not paired (CONTRACT "Who is paired with whom").
+    // Inside the grace alice keeps her place but is not paired (docs/protocol.md, "Pairing").
     const bob = await openSocket(room, "bob");
     expect((await bob.next("queued")).position).toBe(2);
     await bob.quiet(200);

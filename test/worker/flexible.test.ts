@@ -6,7 +6,7 @@ import { api, newTopic, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketClient.ts";
 
 /**
- * CONTRACT "Flexible requests", through real sockets and HTTP: one request waiting in several
+ * docs/protocol.md, "waiting in several buckets", through real sockets and HTTP: one request waiting in several
  * buckets, paired in whichever pairs it first and nowhere else, its frames on the home socket,
  * widening by alarm, survivors back in all their buckets, and evictions on either side.
  */

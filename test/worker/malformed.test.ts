@@ -17,7 +17,7 @@ type Ids = { requestId: string; matchId: string; otherRequestId: string; otherMa
 
 const big = "x".repeat(17 * 1024);
 
-/** Every malformed call gets its documented 4xx and never a 500 (see CONTRACT.md "Errors"). */
+/** Every malformed call gets its documented 4xx and never a 500 (see docs/protocol.md, "Errors"). */
 const cases: Case[] = [
   {
     name: "no body",
@@ -167,7 +167,7 @@ const cases: Case[] = [
     code: "not_found",
   },
   {
-    name: "confirm a bare UUID (seed 000's id form)",
+    name: "confirm a bare UUID (PeerPrep's id form)",
     method: "POST",
     path: "/confirm",
     body: { match_id: "6f1c2f0e-5b7a-4c1e-9d1e-0a4b7c2d9e11", confirmed: true },

@@ -8,7 +8,7 @@ import { API, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, TestSocket, tokenFor, uniqueRoom } from "./socketClient.ts";
 
 /**
- * CONTRACT "Operations": `/status`, `/metrics` (read with a real Prometheus text parser), the
+ * docs/operations.md: `/status`, `/metrics` (read with a real Prometheus text parser), the
  * admin endpoints, and maintenance switched at runtime. Each test that switches something works
  * in a tenant of its own, so no other test sees its switch.
  */

@@ -6,7 +6,7 @@ import { api, newTopic, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketClient.ts";
 
 /**
- * CONTRACT "every outcome reaches its user": what a user missed while no socket of theirs was
+ * docs/protocol.md, "Reconnecting after a drop": what a user missed while no socket of theirs was
  * open (a match made ready, a timeout, a cancel, a match that fell through) is what their next
  * connect gets, in order, with the same close, never a new request; `resume=` replays the last
  * words of an ended request; a match owed to a user keeps them from being queued anywhere.

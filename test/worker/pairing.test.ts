@@ -6,7 +6,7 @@ import { shardFor } from "./registryClient.ts";
 import { advanceAndRunAlarm, TestSocket, tokenFor, uniqueRoom, userIn } from "./socketClient.ts";
 
 /**
- * CONTRACT "Who is paired with whom", through real sockets and HTTP: roles, ratings from the
+ * docs/protocol.md, "Pairing", through real sockets and HTTP: roles, ratings from the
  * token with a window that widens by alarm, the rematch cooldown, blocks, and absent users.
  */
 

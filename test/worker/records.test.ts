@@ -74,7 +74,7 @@ function outbox(...rows: Array<MatchRequest | Match>): OutboxEntry[] {
 }
 
 /**
- * An outbox entry as the actor wrote it before roles and ratings (#14): the row without those
+ * An outbox entry as the actor wrote it before roles and ratings existed: the row without those
  * fields, which may still sit in an outbox when the new code delivers it.
  */
 function fromBeforeRoles(row: MatchRequest | Match): OutboxEntry {

@@ -7,7 +7,7 @@ import { API, newTopic, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, TestSocket, tokenFor, uniqueRoom } from "./socketClient.ts";
 
 /**
- * CONTRACT "Tenants": a user is the pair (tenant, user id); users of two tenants never meet and
+ * docs/operations.md, "Tenants": a user is the pair (tenant, user id); users of two tenants never meet and
  * never see each other's data. Every test uses tenants of its own.
  */
 
