@@ -143,7 +143,9 @@ describe("one live request per user", () => {
     const ws = res.webSocket!;
     const frames: string[] = [];
     const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
-    ws.addEventListener("message", (e) => frames.push(String(e.data)));
+    ws.addEventListener("message", (e) => {
+      frames.push(String(e.data));
+    });
     ws.accept();
     expect(await closed).toBe(4409);
     expect(JSON.parse(frames[0]!)).toMatchObject({ type: "error", code: "already_queued" });

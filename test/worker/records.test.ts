@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { count, inArray } from "drizzle-orm";
 import { Hono } from "hono";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { mintDevToken } from "../../src/auth/devToken.ts";
 import { configFromEnv } from "../../src/config.ts";
 import { type Database, withDatabase } from "../../src/db/connect.ts";
@@ -597,6 +597,8 @@ describe("history endpoints over HTTP", () => {
   });
 
   it("answers 503 database_unavailable when the database cannot be reached", async () => {
+    // The operator's log line is expected here: kept out of the test output, and checked.
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const down = api({ DATABASE_URL: UNREACHABLE_DATABASE });
     for (const path of [`/matches/${newMatchId()}`, "/me/matches", "/topics/popular"]) {
       const started = Date.now();
@@ -606,5 +608,8 @@ describe("history endpoints over HTTP", () => {
       expect(res.headers.get("retry-after")).toBe("5");
       expect(Date.now() - started).toBeLessThan(9_000);
     }
+    expect(logged).toHaveBeenCalledTimes(3);
+    expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^history: database unavailable: /));
+    logged.mockRestore();
   });
 });
