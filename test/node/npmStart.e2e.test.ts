@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   descendantsOf,
@@ -14,12 +15,23 @@ import {
 } from "../support/localProcesses.ts";
 
 /**
- * What a user meets: `npm start` through npm, as the README says, on a machine without internet.
+ * What a newcomer meets: `npm start` through npm, as the README says (here on a machine without
+ * internet), and the README's first match by hand against it.
  * Process managers and containers stop a service with one SIGTERM to the process they started,
  * which for `npm start` is npm itself: everything under it must go, and the port with it.
  */
 
 const READY_TIMEOUT_MS = 120_000;
+const WALKTHROUGH_TIMEOUT_MS = 60_000;
+
+/** The shell block of the README's "A first match by hand", aimed at `port`. */
+function readmeWalkthrough(port: number): string {
+  const readme = readFileSync(join(PROJECT_ROOT, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## A first match by hand"));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block) throw new Error('README has no shell block under "A first match by hand"');
+  return block.replaceAll("127.0.0.1:8787", `127.0.0.1:${port}`);
+}
 const STOP_TIMEOUT_MS = 20_000;
 
 describe("npm start", () => {
@@ -35,7 +47,7 @@ describe("npm start", () => {
   });
 
   it(
-    "starts quietly with one banner, and a SIGTERM to npm's own process stops every child and frees the port",
+    "starts quietly with one banner, serves the README's first match, and stops everything on a SIGTERM to npm",
     async () => {
       const port = await freePort();
       let output = "";
@@ -83,6 +95,22 @@ describe("npm start", () => {
       expect(output).toContain(`API docs   http://127.0.0.1:${port}/docs`);
       expect(output).toContain("npm run -s token -- alice");
 
+      // The README's first match by hand, as a newcomer would paste it.
+      const { stdout: walk } = await promisify(execFile)("bash", ["-e", "-c", readmeWalkthrough(port)], {
+        cwd: PROJECT_ROOT,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+        timeout: WALKTHROUGH_TIMEOUT_MS,
+      });
+      const [alice, bob, aliceConfirms, bobConfirms, history] = walk
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      expect(alice).toMatchObject({ userId: "alice", status: "PENDING", position: 1 });
+      expect(bob).toMatchObject({ userId: "bob", status: "MATCHED", match: { partnerId: "alice" } });
+      expect(aliceConfirms).toEqual({ detail: "Waiting for partner confirmation" });
+      expect(bobConfirms).toMatchObject({ match_id: bob.match.id, partner_id: "alice" });
+      expect(history.matches).toMatchObject([{ id: bob.match.id, status: "confirmed", partnerId: "bob" }]);
+
       child.kill("SIGTERM");
 
       await waitFor(
@@ -97,6 +125,6 @@ describe("npm start", () => {
       expect(await portIsFree(port)).toBe(true);
       await expect(fetch(`http://127.0.0.1:${port}/api/v1/matching/health`)).rejects.toThrow();
     },
-    READY_TIMEOUT_MS + STOP_TIMEOUT_MS + 20_000,
+    READY_TIMEOUT_MS + WALKTHROUGH_TIMEOUT_MS + STOP_TIMEOUT_MS + 20_000,
   );
 });
