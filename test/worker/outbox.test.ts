@@ -72,8 +72,19 @@ async function playMatches(room: string, pairs: number) {
 
 afterEach(async () => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
   await database("up");
 });
+
+/**
+ * The warning a failed delivery logs for the operator, expected while the database is down: kept
+ * out of the test output, and returned so the test can check it was said.
+ */
+function deliveryWarnings() {
+  return vi.spyOn(console, "warn").mockImplementation(() => {});
+}
+
+const FAILED_DELIVERY = expect.stringMatching(/^outbox delivery failed \(1x\), retrying in ~\d+ ms: /);
 
 describe("durable records through the outbox", () => {
   it("delivers every match and request outcome to Postgres, once", async () => {
@@ -86,6 +97,7 @@ describe("durable records through the outbox", () => {
 
   it("keeps matching while Postgres is down, then every record lands exactly once", async () => {
     const room = uniqueRoom();
+    const warned = deliveryWarnings();
     await database("down");
     await playMatches(room, 3);
     const queued = await outboxSize(room);
@@ -93,6 +105,7 @@ describe("durable records through the outbox", () => {
     // Delivery fails and backs off; nothing leaves the outbox.
     await alarmAfter(room, 1_000);
     expect(await outboxSize(room)).toBe(queued);
+    expect(warned).toHaveBeenCalledWith(FAILED_DELIVERY);
     await database("up");
     await alarmAfter(room, 120_000);
     expect(await outboxSize(room)).toBe(0);
@@ -104,10 +117,12 @@ describe("durable records through the outbox", () => {
 
   it("an actor evicted with a pending outbox still delivers it", async () => {
     const room = uniqueRoom();
+    const warned = deliveryWarnings();
     await database("down");
     await playMatches(room, 1);
     await alarmAfter(room, 1_000);
     expect(await outboxSize(room)).toBeGreaterThan(0);
+    expect(warned).toHaveBeenCalledWith(FAILED_DELIVERY);
     await evictDurableObject(bucketStub(room));
     await database("up");
     await alarmAfter(room, 120_000);
@@ -117,6 +132,7 @@ describe("durable records through the outbox", () => {
 
   it("drains a backlog of thousands of entries a bounded share per delivery, ending at the newest versions", async () => {
     const room = uniqueRoom();
+    const warned = deliveryWarnings();
     await database("down");
     await playMatches(room, 2);
     // Copy the entries (same rows, newer versions) until the backlog spans many batches.
@@ -138,6 +154,7 @@ describe("durable records through the outbox", () => {
     // A failed attempt first: its backoff keeps the real alarm far off while we drive it.
     expect(await alarmAfter(room, 120_000)).toBe(true);
     expect(await outboxSize(room)).toBe(backlog);
+    expect(warned).toHaveBeenCalledWith(FAILED_DELIVERY);
     await database("up");
     expect(await alarmAfter(room, 240_000)).toBe(true);
     // One delivery carries a bounded share, then asks to go on at once.
