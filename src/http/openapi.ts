@@ -170,8 +170,8 @@ export const openApiDocument = {
           "For clients without WebSockets: joins like `/parties/bucket/{difficulty}.{topic}` (creating or resuming your request) and streams the socket's frames as SSE, `event: <type>`, `data: <frame JSON>`, `id: <n>`, with a `: heartbeat` comment every 5 s. Act through `POST /confirm` and `DELETE /request/{id}`. Closing the stream is a disconnect (the reconnect grace applies); reconnecting resumes the request. The token may also be `?token=` (EventSource cannot set headers). `Last-Event-ID: n` continues the ids after n; `n-end` (the id left by a stream the server ended) is answered 204, which stops an EventSource from re-joining.",
         security: auth,
         parameters: [
-          { name: "difficulty", in: "query", required: true, schema: { type: "string" } },
-          { name: "topic", in: "query", required: true, schema: { type: "string" } },
+          { name: "difficulty", in: "query", required: true, schema: { type: "string" }, example: "easy" },
+          { name: "topic", in: "query", required: true, schema: { type: "string" }, example: "arrays" },
           {
             name: "role",
             in: "query",
@@ -240,7 +240,7 @@ export const openApiDocument = {
           required: true,
           schema: { type: "string", enum: ["easy", "medium", "hard"] },
         },
-        { name: "topic", in: "path", required: true, schema: { type: "string" } },
+        { name: "topic", in: "path", required: true, schema: { type: "string" }, example: "arrays" },
       ],
       get: {
         tags: ["matching"],
