@@ -8,7 +8,8 @@ import { migrateDatabase } from "./migrate.ts";
 
 /**
  * `npm start`: validate settings, bring up a database (embedded PGlite unless DATABASE_URL says
- * otherwise), migrate it, and run `wrangler dev` against it until Ctrl-C.
+ * otherwise), migrate it, and run `wrangler dev` against it until Ctrl-C, a SIGTERM, or the loss
+ * of the parent that started it.
  *
  * Settings come from the environment. LOCAL_DATA_DIR (default .data) holds PGlite's files and
  * wrangler's local Durable Object state, so tests can run against a throwaway directory.
