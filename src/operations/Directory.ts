@@ -10,7 +10,7 @@ import {
   type MinuteActivity,
   noActivity,
 } from "./activity.ts";
-import { type BucketReport, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
+import { type BucketReport, type Totals, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
 import { renderMetrics } from "./metrics.ts";
 
 const MINUTE = 60_000;
@@ -28,16 +28,6 @@ export type BucketSummary = {
 };
 
 export type ServiceFigures = { active: number; waiting: number; matchesLastHour: number };
-
-/** Totals since the directory's storage began, for `/metrics`. */
-export type Totals = {
-  counters: Array<{ name: string; labels: Record<string, string>; value: number }>;
-  waiting: number;
-  activeBuckets: number;
-  /** Non-cumulative counts per `WAIT_BUCKETS_SECONDS` bucket, then +Inf. */
-  waitBuckets: number[];
-  waitSum: number;
-};
 
 /**
  * The operators' view of the whole service, fed by the buckets' reports (`FigureReporter`):
