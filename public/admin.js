@@ -4,7 +4,8 @@
 /* global uPlot */
 
 const API = "/api/v1/matching";
-const REFRESH_MS = 5000;
+/** Every 5 s, or every `?every=<seconds>` (at least 1). */
+const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("every")) || 5) * 1000;
 const TOKEN_KEY = "matcher-admin-token";
 
 const $ = (id) => {
@@ -367,6 +368,8 @@ $("confirm-maintenance").addEventListener("close", async () => {
 
 // ---- refreshing -----------------------------------------------------------------------------
 
+$("every").textContent = `Updates every ${REFRESH_MS / 1000} s.`;
+
 async function refresh() {
   try {
     const [buckets, activity, maintenance, status] = await Promise.all([
@@ -439,7 +442,7 @@ async function signIn(token) {
   $("board").hidden = false;
   document.body.dataset.screen = "board";
   await refresh();
-  announce("Dashboard open; it updates every 5 seconds.");
+  announce(`Dashboard open; it updates every ${REFRESH_MS / 1000} seconds.`);
   schedule();
 }
 

@@ -230,7 +230,8 @@ async function openDashboard(
   const admin: User = { name: `admin-${viewport.width}`, context, page };
   users.push(admin);
   page.on("pageerror", (error) => log(`  [admin] page error: ${error.message}`));
-  await page.goto(`${base}/admin`, { timeout: STEP_TIMEOUT_MS });
+  // Every second rather than 5 s, so a change shows well within the short queue timeout here.
+  await page.goto(`${base}/admin?every=1`, { timeout: STEP_TIMEOUT_MS });
   await screen(page, "signin");
   const button = page.getByRole("button", { name: "Use a development admin token" });
   await button.waitFor();
@@ -605,15 +606,16 @@ async function main(): Promise<number> {
         const topic = `e2e-dash-${run}`;
         const room = `easy.${topic}`;
         const admin = await openDashboard(base, users);
+        const narrow = await openDashboard(base, users, { width: 390, height: 844 });
         const before = Number(await text(admin.page, "#t-matches"));
         const ivy = await openUser(base, `ivy-${run}`);
         users.push(ivy);
+        const jack = await openUser(base, `jack-${run}`);
+        users.push(jack);
         await joinBucket(ivy, "easy", topic);
         // Bucket, waiting, p50, p95, matches in the last hour.
         const waiting = await bucketRow(admin, room, 1, "1");
         expectThat(waiting[4] === "0", `no match yet in ${room}, the row says ${waiting.join(" | ")}`);
-        const jack = await openUser(base, `jack-${run}`);
-        users.push(jack);
         await joinBucket(jack, "easy", topic);
         await screen(ivy.page, "found");
         const matched = await bucketRow(admin, room, 4, "1");
@@ -634,10 +636,13 @@ async function main(): Promise<number> {
         );
         expectThat(waited >= 2, `the wait distribution should count both users, got ${waited}`);
         await shot(admin, "h0-dashboard-1100.png");
-        const narrow = await openDashboard(base, users, { width: 390, height: 844 });
         await bucketRow(narrow, room, 4, "1");
         await shot(narrow, "h0-dashboard-390.png");
-        for (const u of [ivy, jack]) await u.page.getByRole("button", { name: "Decline" }).click();
+        // Within the confirm window still: Ivy declines, Jack goes back to the queue and leaves it.
+        await ivy.page.getByRole("button", { name: "Decline" }).click();
+        await screen(jack.page, "queued");
+        await jack.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(jack.page, "ended");
       },
     );
 
