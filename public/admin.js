@@ -368,7 +368,8 @@ $("confirm-maintenance").addEventListener("close", async () => {
 
 // ---- refreshing -----------------------------------------------------------------------------
 
-$("every").textContent = `Updates every ${REFRESH_MS / 1000} s.`;
+const EVERY = REFRESH_MS === 1000 ? "every second" : `every ${REFRESH_MS / 1000} s`;
+$("every").textContent = `Updates ${EVERY}.`;
 
 async function refresh() {
   try {
@@ -442,7 +443,7 @@ async function signIn(token) {
   $("board").hidden = false;
   document.body.dataset.screen = "board";
   await refresh();
-  announce(`Dashboard open; it updates every ${REFRESH_MS / 1000} seconds.`);
+  announce(`Dashboard open; it updates ${EVERY}.`);
   schedule();
 }
 

@@ -464,7 +464,7 @@ $("challenge-form").addEventListener("submit", async (e) => {
 
 const OUTCOMES = {
   confirmed: "Confirmed",
-  proposed: "Being confirmed",
+  proposed: "Proposed",
   cancelled: "Fell through",
 };
 

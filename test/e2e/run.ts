@@ -694,7 +694,7 @@ async function main(): Promise<number> {
         // The match reaches the history, with a block switch for the partner.
         await kim.page
           .locator(`#matches li[data-partner="${max.name}"]`)
-          .filter({ hasText: "Confirmed" })
+          .filter({ hasText: /· Confirmed/ })
           .waitFor({ timeout: 20_000 });
         await shot(kim, "r3-kim-ready-history-1100.png");
         await shot(max, "r3-max-ready-390.png");
