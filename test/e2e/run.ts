@@ -9,7 +9,7 @@
  * bucket and a match, (g) roles, history and blocks on the demo page, (h) the dashboard's
  * maintenance switch refuses a join; and
  * the API docs page (Swagger UI) renders from this server alone and sends the token it is given.
- * Screenshots go to test-results/e2e/.
+ * Screenshots go to test-results/e2e/. `E2E_ONLY=<regex>` runs only the scenarios it matches.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -284,7 +284,11 @@ async function switchMaintenance(admin: User, on: boolean): Promise<void> {
   await admin.page.waitForSelector(`#m-state[data-on="${on}"]`, { timeout: STEP_TIMEOUT_MS });
 }
 
+/** `E2E_ONLY=<regex>` runs only the scenarios whose name matches, while working on one. */
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, "i") : undefined;
+
 async function scenario(name: string, body: (users: User[]) => Promise<void>): Promise<void> {
+  if (ONLY && !ONLY.test(name)) return;
   const started = Date.now();
   const users: User[] = [];
   try {
@@ -597,6 +601,62 @@ async function main(): Promise<number> {
         await screen(gina.page, "ready");
         await expectMatchedTogether(gina, hank, "medium", `e2e-duel-${run}`);
         await shot(gina, "e2-gina-ready.png");
+      },
+    );
+
+    await scenario(
+      "a dropped connection shows reconnecting, then reconnected, with the place in the queue kept",
+      async (users) => {
+        const oli = await openUser(base, `oli-${run}`);
+        users.push(oli);
+        // Keep every socket the page opens, and every state the connection notice goes through.
+        await oli.page.addInitScript(() => {
+          const sockets: WebSocket[] = [];
+          const Native = window.WebSocket;
+          window.WebSocket = class extends Native {
+            constructor(url: string | URL, protocols?: string | string[]) {
+              super(url, protocols);
+              sockets.push(this);
+            }
+          };
+          Object.assign(window, { e2eSockets: sockets, e2eNotices: [] as string[] });
+          document.addEventListener("DOMContentLoaded", () => {
+            const note = document.getElementById("connection");
+            if (!note) return;
+            new MutationObserver(() => {
+              if (!note.hidden)
+                (window as unknown as { e2eNotices: string[] }).e2eNotices.push(note.textContent ?? "");
+            }).observe(note, { attributes: true, childList: true, characterData: true, subtree: true });
+          });
+        });
+        // The page signs in again by itself from the tab's memory of the name.
+        await oli.page.reload();
+        await screen(oli.page, "join");
+        await joinBucket(oli, "medium", `e2e-drop-${run}`);
+        const id = await text(oli.page, "#q-position");
+        // The network drops the bucket's socket (a close the server did not ask for).
+        await oli.page.evaluate(() => {
+          const sockets = (window as unknown as { e2eSockets: WebSocket[] }).e2eSockets;
+          const bucket = sockets.filter((ws) => ws.url.includes("/parties/bucket/")).at(-1);
+          bucket?.close(3000, "network dropped");
+        });
+        await oli.page.waitForSelector('#connection[data-state="back"]', { timeout: STEP_TIMEOUT_MS });
+        const notices = await oli.page.evaluate(
+          () => (window as unknown as { e2eNotices: string[] }).e2eNotices,
+        );
+        expectThat(
+          notices.some((n) => /reconnecting/i.test(n)),
+          `the page should have said it was reconnecting, said: ${notices.join(" / ")}`,
+        );
+        expectThat(
+          /Reconnected/.test(await text(oli.page, "#connection")),
+          "the page should say it reconnected",
+        );
+        await screen(oli.page, "queued");
+        expectThat((await text(oli.page, "#q-position")) === id, "the place in the queue is kept");
+        await shot(oli, "i1-oli-reconnected.png");
+        await oli.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(oli.page, "ended");
       },
     );
 
