@@ -307,6 +307,8 @@ function join(bucket) {
 function ended(message) {
   stopCountdown();
   connection("none");
+  // A match that fell through is in the history too, once recorded (a moment later).
+  setTimeout(() => void loadHistory(), 1500);
   $("ended-message").textContent = message;
   show("ended");
   announce(message);

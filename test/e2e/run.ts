@@ -547,6 +547,11 @@ async function main(): Promise<number> {
         `dave should be told his partner declined, got "${notice}"`,
       );
       expectThat((await text(dave.page, "#q-position")) === "1", "dave keeps the head of the queue");
+      const estimate = await text(dave.page, "#q-estimate");
+      expectThat(
+        /nobody else is waiting/i.test(estimate),
+        `alone in the queue, dave should get no estimate, got "${estimate}"`,
+      );
       await shot(dave, "c1-dave-requeued.png");
       await shot(erin, "c2-erin-declined.png");
     });
