@@ -21,8 +21,12 @@ const state = {
   /** @type {UserChannel | undefined} */
   channel: undefined,
   bucket: undefined,
-  /** What the user last asked to join (home, other topics, widening), for "Join again". */
+  /** What the user last asked to join (home, other topics, widening, role), for "Join again". */
   wish: undefined,
+  connectionTimer: undefined,
+  /** Who the user has blocked (user ids), and the history's next page. */
+  blocked: new Set(),
+  historyCursor: null,
   screen: "",
   pendingNotice: "",
   timer: undefined,
@@ -30,8 +34,17 @@ const state = {
 
 // ---- screens, announcements, countdowns ---------------------------------------------------
 
+/** Read out to screen readers: for what the screen already shows, so it is not written twice. */
 function announce(text) {
-  $("status").textContent = text;
+  $("announcer").textContent = text;
+}
+
+/** Shown above the cards and read out: for what no card says (a refusal, a challenge arriving). */
+function notify(text) {
+  const status = $("status");
+  status.textContent = text;
+  status.hidden = !text;
+  announce(text);
 }
 
 function show(screen, { focus = true } = {}) {
@@ -39,7 +52,24 @@ function show(screen, { focus = true } = {}) {
   document.body.dataset.screen = screen;
   const changed = state.screen !== screen;
   state.screen = screen;
+  // A notice belongs to the screen it was given on.
+  if (changed) $("status").hidden = true;
   if (focus && changed) $(`screen-${screen}`).querySelector("h2")?.focus();
+}
+
+/** The connection notice: lost (reconnecting), back, or gone. */
+function connection(kind) {
+  const note = $("connection");
+  clearTimeout(state.connectionTimer);
+  if (kind === "lost") {
+    note.textContent = "Connection lost; reconnecting… Your request is kept meanwhile.";
+  } else if (kind === "back") {
+    note.textContent = "Reconnected. Anything that happened meanwhile is shown below.";
+    state.connectionTimer = setTimeout(() => connection("none"), 6000);
+  }
+  note.dataset.state = kind;
+  note.hidden = kind === "none";
+  if (kind !== "none") announce(note.textContent);
 }
 
 function stopCountdown() {
@@ -52,11 +82,28 @@ function formatLeft(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function formatDuration(ms) {
-  if (ms === null || ms === undefined) return "not known yet";
+/**
+ * What the `queued` frame lets us honestly say about the wait: nothing when nobody else waits
+ * (the estimate is then last hour's wait of others, not this one's), else recent matches' median.
+ */
+function estimateText(f) {
+  if (f.waiting <= 1) return "None: nobody else is waiting here yet. You're paired as soon as someone joins.";
+  const ms = f.estimatedWaitMs;
+  if (ms === null || ms === undefined) return "Not known yet: no recent matches here.";
+  if (ms < 1000) return "Under a second, going by recent matches.";
   const s = Math.round(ms / 1000);
-  if (s < 60) return `about ${s} s`;
-  return `about ${Math.round(s / 60)} min`;
+  return `About ${s < 60 ? `${s} s` : `${Math.round(s / 60)} min`}, going by recent matches.`;
+}
+
+const PARTS = {
+  interviewer: "Interviewer first",
+  interviewee: "Interviewee first",
+  either: "Either (whichever your partner does not ask for)",
+};
+
+function partText(part, partner) {
+  const other = part === "interviewer" ? "interviewee" : "interviewer";
+  return `You start as the ${part}; ${partner} as the ${other}.`;
 }
 
 /** Tick a countdown to `deadline` in `textId`, with a progress bar; not announced every second. */
@@ -152,16 +199,17 @@ function join(bucket) {
   const on = (type, listener) => client.on(type, (event) => state.client === client && listener(event));
 
   on("open", ({ resumed }) => {
-    $("q-connection").hidden = true;
-    if (resumed) announce("Reconnected; your place in the queue is kept.");
+    // Whatever the bucket owes this request since the drop (a match, its end) follows as frames.
+    if (resumed) connection("back");
   });
   on("queued", (f) => {
     state.bucket = { difficulty: f.difficulty, topic: f.topic };
-    $("q-bucket").textContent = bucketLabel(f);
     $("q-buckets").textContent = (f.buckets ?? []).map((room) => room.replace(".", " · ")).join(", ");
     $("q-position").textContent = `${f.position}`;
-    $("q-waiting").textContent = `${f.waiting} ${f.waiting === 1 ? "person" : "people"}`;
-    $("q-estimate").textContent = formatDuration(f.estimatedWaitMs);
+    const others = Math.max(0, f.waiting - 1);
+    $("q-waiting").textContent =
+      others === 0 ? "Nobody else" : `${others} ${others === 1 ? "person" : "people"}`;
+    $("q-estimate").textContent = estimateText(f);
     const notice = $("queued-notice");
     notice.hidden = !state.pendingNotice;
     notice.textContent = state.pendingNotice;
@@ -179,6 +227,7 @@ function join(bucket) {
   on("match_found", (f) => {
     $("f-partner").textContent = f.partnerId;
     $("f-bucket").textContent = bucketLabel(f);
+    $("f-role").textContent = partText(f.role, f.partnerId);
     $("f-state").hidden = true;
     $("confirm").disabled = false;
     $("decline").disabled = false;
@@ -216,17 +265,17 @@ function join(bucket) {
   });
   on("timeout", () => ended("No partner was found in time. Try again, or pick a busier topic."));
   on("cancelled", () => ended("You left the queue."));
-  on("error", (f) => announce(`The server refused that: ${f.message}`));
+  on("error", (f) => notify(`The server refused that: ${f.message}`));
   on("closed", ({ code, willReconnect }) => {
     if (willReconnect) {
-      const note = $("q-connection");
-      note.hidden = false;
-      note.textContent = "Connection lost; reconnecting…";
-      announce("Connection lost; reconnecting…");
+      connection("lost");
       return;
     }
+    connection("none");
     if (state.screen === "ready" || state.screen === "ended") return;
     const reasons = {
+      1013: "Matching is paused for maintenance. Please try again in a little while.",
+      4404: "That request is no longer known to the server. Join again to continue.",
       4001: "Your sign-in expired. Join again to continue.",
       4008: "No partner was found in time.",
       4009: "This request is now open in another tab or window.",
@@ -242,21 +291,24 @@ function join(bucket) {
     state.wish = bucket;
   } catch (error) {
     state.client = undefined;
-    announce(`Can't join: ${error instanceof Error ? error.message : String(error)}`);
+    notify(`Can't join: ${error instanceof Error ? error.message : String(error)}`);
     $("topic").focus();
     return;
   }
-  $("q-bucket").textContent = bucketLabel(state.bucket);
-  for (const id of ["q-position", "q-waiting", "q-estimate", "q-countdown", "q-buckets"])
-    $(id).textContent = "…";
+  for (const id of ["q-position", "q-waiting", "q-estimate", "q-countdown"]) $(id).textContent = "…";
+  $("q-buckets").textContent = bucketLabel(state.bucket);
+  $("q-role").textContent = PARTS[bucket.role ?? "either"];
   $("queued-notice").hidden = true;
-  $("q-connection").hidden = true;
+  connection("none");
   show("queued");
   announce(`Joining ${bucketLabel(state.bucket)}…`);
 }
 
 function ended(message) {
   stopCountdown();
+  connection("none");
+  // A match that fell through is in the history too, once recorded (a moment later).
+  setTimeout(() => void loadHistory(), 1500);
   $("ended-message").textContent = message;
   show("ended");
   announce(message);
@@ -280,13 +332,21 @@ async function api(method, path, body) {
 /** The ready screen for a match, from a bucket's `match_ready` or an accepted challenge. */
 function showReady(match) {
   stopCountdown();
+  connection("none");
   $("r-partner").textContent = match.partnerId;
   $("r-bucket").textContent = bucketLabel(match);
+  $("r-role").textContent = match.role ? partText(match.role, match.partnerId) : "Agree between you.";
   $("r-match").textContent = match.matchId;
-  $("r-question").textContent = match.questionId ?? "not assigned";
-  $("r-session").textContent = match.collaborationSessionId ?? "not assigned";
+  // Locally no question or collaboration service is configured: say what a deployment adds.
+  $("r-question").textContent = match.questionId
+    ? `Question ${match.questionId}, the same for both of you.`
+    : "No question: none is picked here. A deployment with a question service (QUESTION_SERVICE_URL) picks one for both of you.";
+  $("r-session").textContent = match.collaborationSessionId
+    ? `Collaboration session ${match.collaborationSessionId}, shared by both of you.`
+    : "No shared editor: none is set up here. A deployment with a collaboration service (COLLAB_SERVICE_URL) opens a session for the two of you.";
   show("ready");
-  announce(`Matched with ${match.partnerId}. Your session is ready.`);
+  announce(`Matched with ${match.partnerId}. ${$("r-role").textContent}`);
+  void waitForHistory(match.matchId);
 }
 
 function challengeItem(c, incoming) {
@@ -311,7 +371,7 @@ function challengeItem(c, incoming) {
       announce(`Accepting ${c.challengerId}'s challenge; setting up the session…`);
       const res = await api("POST", `/challenges/${c.id}/accept`);
       if (!res.ok) {
-        announce(`Could not accept: ${res.json?.error?.message ?? res.status}`);
+        notify(`Could not accept: ${res.json?.error?.message ?? res.status}`);
         await refreshChallenges();
         return;
       }
@@ -321,6 +381,7 @@ function challengeItem(c, incoming) {
         partnerId: a.partner_id,
         difficulty: c.difficulty,
         topic: c.topic,
+        role: a.role,
         questionId: a.question_id,
         collaborationSessionId: a.collaboration_session_id,
       });
@@ -361,7 +422,9 @@ function openChannel() {
   const on = (type, listener) => channel.on(type, (event) => state.channel === channel && listener(event));
   on("open", () => void refreshChallenges());
   on("challenge_received", (f) => {
-    announce(`${f.challenge.challengerId} challenges you to ${bucketLabel(f.challenge)}.`);
+    notify(
+      `${f.challenge.challengerId} challenges you to ${bucketLabel(f.challenge)}. See Challenges below.`,
+    );
     void refreshChallenges();
   });
   on("challenge_accepted", (f) => {
@@ -369,13 +432,12 @@ function openChannel() {
     void refreshChallenges();
   });
   on("challenge_declined", (f) => {
-    if (f.challenge.challengerId === state.name)
-      announce(`${f.challenge.opponentId} declined your challenge.`);
+    if (f.challenge.challengerId === state.name) notify(`${f.challenge.opponentId} declined your challenge.`);
     void refreshChallenges();
   });
   on("challenge_cancelled", (f) => {
     if (f.challenge.opponentId === state.name)
-      announce(`${f.challenge.challengerId} cancelled their challenge.`);
+      notify(`${f.challenge.challengerId} cancelled their challenge.`);
     void refreshChallenges();
   });
   on("challenge_expired", () => void refreshChallenges());
@@ -388,17 +450,129 @@ $("challenge-form").addEventListener("submit", async (e) => {
   if (!opponentId) return;
   const res = await api("POST", "/challenges", {
     opponentId,
-    difficulty: $("difficulty").value,
-    topic: $("topic").value,
+    difficulty: $("challenge-difficulty").value,
+    topic: $("challenge-topic").value,
   });
   if (res.ok) {
     $("opponent").value = "";
     announce(`Challenge sent to ${opponentId}; waiting for their answer.`);
   } else {
-    announce(`Could not challenge ${opponentId}: ${res.json?.error?.message ?? res.status}`);
+    notify(`Could not challenge ${opponentId}: ${res.json?.error?.message ?? res.status}`);
   }
   await refreshChallenges();
 });
+
+// ---- history and blocks --------------------------------------------------------------------
+
+const OUTCOMES = {
+  confirmed: "Confirmed",
+  proposed: "Proposed",
+  cancelled: "Fell through",
+};
+
+function matchItem(m) {
+  const li = document.createElement("li");
+  li.dataset.match = m.id;
+  li.dataset.partner = m.partnerId;
+  const what = document.createElement("span");
+  what.className = "what";
+  const title = document.createElement("strong");
+  title.textContent = m.partnerId;
+  const when = document.createElement("span");
+  when.className = "when";
+  const at = new Date(m.confirmedAt ?? m.createdAt).toLocaleString([], {
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
+  const outcome =
+    m.status === "cancelled" && m.reason
+      ? `${OUTCOMES.cancelled} (${m.reason.replaceAll("_", " ")})`
+      : OUTCOMES[m.status];
+  const part = m.role ? `, you ${m.role}` : "";
+  when.textContent = `${bucketLabel(m)} · ${outcome}${part} · ${at}`;
+  what.append(title, " ", when);
+  const mark = document.createElement("span");
+  mark.className = "blocked";
+  mark.textContent = "Blocked";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "block";
+  button.addEventListener("click", () => void toggleBlock(m.partnerId));
+  li.append(what, mark, button);
+  paintBlock(li);
+  return li;
+}
+
+/** A history row as the partner's block state says. */
+function paintBlock(li) {
+  const partner = li.dataset.partner;
+  const blocked = state.blocked.has(partner);
+  li.querySelector(".blocked").hidden = !blocked;
+  const button = li.querySelector("button.block");
+  button.textContent = blocked ? "Unblock" : "Block";
+  button.className = blocked ? "block" : "block danger";
+  button.setAttribute("aria-label", `${blocked ? "Unblock" : "Block"} ${partner}`);
+}
+
+async function toggleBlock(partner) {
+  const blocking = !state.blocked.has(partner);
+  const res = await api(blocking ? "PUT" : "DELETE", `/me/blocks/${encodeURIComponent(partner)}`);
+  if (!res.ok) {
+    notify(
+      `Could not ${blocking ? "block" : "unblock"} ${partner}: ${res.json?.error?.message ?? res.status}`,
+    );
+    return;
+  }
+  if (blocking) state.blocked.add(partner);
+  else state.blocked.delete(partner);
+  for (const li of $("matches").querySelectorAll("li")) if (li.dataset.partner === partner) paintBlock(li);
+  announce(
+    blocking
+      ? `You blocked ${partner}: you won't be paired with or challenged by them again.`
+      : `You unblocked ${partner}.`,
+  );
+}
+
+/** The first page of the history (or, with `more`, the next one) and the block list. */
+async function loadHistory({ more = false } = {}) {
+  const cursor = more && state.historyCursor ? `&cursor=${encodeURIComponent(state.historyCursor)}` : "";
+  const [history, blocks] = await Promise.all([
+    api("GET", `/me/matches?limit=10${cursor}`),
+    more ? Promise.resolve(undefined) : api("GET", "/me/blocks"),
+  ]);
+  if (blocks?.ok) state.blocked = new Set(blocks.json.blocked.map((b) => b.userId));
+  if (!history.ok) {
+    $("matches-empty").hidden = false;
+    $("matches-empty").textContent = "Your history is not available right now; try Refresh in a moment.";
+    return [];
+  }
+  const items = history.json.matches.map(matchItem);
+  if (more) $("matches").append(...items);
+  else $("matches").replaceChildren(...items);
+  state.historyCursor = history.json.nextCursor;
+  $("matches-more").hidden = !history.json.nextCursor;
+  $("matches-empty").hidden = $("matches").children.length > 0;
+  $("matches-empty").textContent = "No matches yet.";
+  return history.json.matches;
+}
+
+/**
+ * A match's record reaches the history a moment after the match is ready (it is written on the
+ * way, first as proposed): look again a few times until it shows its outcome.
+ */
+async function waitForHistory(matchId) {
+  for (let i = 0; i < 10; i++) {
+    const matches = await loadHistory();
+    if (matches.some((m) => m.id === matchId && m.status !== "proposed")) return;
+    await new Promise((r) => setTimeout(r, 750));
+  }
+}
+
+$("matches-refresh").addEventListener("click", async () => {
+  await loadHistory();
+  announce("Your matches are up to date.");
+});
+$("matches-more").addEventListener("click", () => void loadHistory({ more: true }));
 
 // ---- wiring --------------------------------------------------------------------------------
 
@@ -409,18 +583,19 @@ async function signIn(name) {
   try {
     await fetchToken(name);
   } catch (error) {
-    announce(error instanceof Error ? error.message : String(error));
     show("signin");
+    notify(error instanceof Error ? error.message : String(error));
     return;
   }
   sessionStorage.setItem("matcher-name", name);
   $("who").hidden = false;
   $("who").textContent = `Signed in as ${name}`;
   $("challenges").hidden = false;
+  $("history").hidden = false;
   openChannel();
   show("join");
   announce(`Signed in as ${name}. Choose a difficulty and topic.`);
-  await loadTopics();
+  await Promise.all([loadTopics(), loadHistory()]);
 }
 
 $("signin-form").addEventListener("submit", (e) => {
@@ -437,7 +612,8 @@ $("join-form").addEventListener("submit", (e) => {
     .map((t) => t.trim())
     .filter(Boolean)
     .map((topic) => ({ difficulty, topic }));
-  join({ difficulty, topic: $("topic").value, also, widen: $("widen").checked });
+  const role = new FormData($("join-form")).get("role") ?? "either";
+  join({ difficulty, topic: $("topic").value, role, also, widen: $("widen").checked });
 });
 
 $("signout").addEventListener("click", () => {
@@ -445,6 +621,7 @@ $("signout").addEventListener("click", () => {
   state.channel?.close();
   state.channel = undefined;
   $("challenges").hidden = true;
+  $("history").hidden = true;
   sessionStorage.removeItem("matcher-name");
   state.token = "";
   $("who").hidden = true;

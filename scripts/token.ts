@@ -4,7 +4,7 @@ import { DEV_JWT_SECRET, describeProblems, parseConfig } from "../src/config.ts"
 import { tenantIdSchema } from "../src/tenancy.ts";
 
 /**
- * `npm run token -- <userId> [--role admin] [--rating 1500] [--tenant acme] [--ttl 2h]`: a
+ * `npm run token -- <userId> [--role admin | --admin] [--rating 1500] [--tenant acme] [--ttl 2h]`: a
  * development JWT the local Worker accepts, each claim under the name the Worker is configured to
  * read (JWT_USER_CLAIM, JWT_ADMIN_CLAIM, JWT_RATING_CLAIM, JWT_TENANT_CLAIM, JWT_ISSUER,
  * JWT_AUDIENCE). Only the token goes to stdout, so `TOKEN=$(npm run -s token -- alice)` works.
@@ -13,6 +13,7 @@ import { tenantIdSchema } from "../src/tenancy.ts";
 export const USAGE = [
   "usage: npm run token -- <userId> [options]",
   "  --role <value>     admin makes an admin (the JWT_ADMIN_CLAIM claim, default `role`)",
+  "  --admin            the same as --role admin (the dashboard at /admin, /internal/*)",
   "  --rating <number>  the user's rating (the JWT_RATING_CLAIM claim, default `rating`)",
   "  --tenant <id>      the user's tenant (the JWT_TENANT_CLAIM claim, default `tenant_id`)",
   "  --ttl <duration>   lifetime: 3600, 90s, 30m, 2h or 1d (default 1h)",
@@ -50,6 +51,7 @@ const OPTIONS = {
   role: { type: "string" },
   rating: { type: "string" },
   tenant: { type: "string" },
+  admin: { type: "boolean", default: false },
 } as const;
 
 function readArgs(args: string[]) {
@@ -85,7 +87,10 @@ export function parseCommandLine(
     return { ok: false, message: `--tenant must be 1-64 of A-Z a-z 0-9 _ -, got "${values.tenant}"` };
   if (values.role !== undefined && values.role.trim() === "")
     return { ok: false, message: "--role must not be empty" };
-  return { ok: true, order: { userId, ttlSeconds, role: values.role, rating, tenant: values.tenant } };
+  if (values.admin && values.role !== undefined && values.role !== "admin")
+    return { ok: false, message: `--admin and --role ${values.role} ask for two roles` };
+  const role = values.admin ? "admin" : values.role;
+  return { ok: true, order: { userId, ttlSeconds, role, rating, tenant: values.tenant } };
 }
 
 /** The token's claims besides `sub`, `iat` and `exp`, each under its configured name. */

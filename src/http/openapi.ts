@@ -8,6 +8,7 @@ import {
   createChallengeBody,
 } from "../protocol/challenges.ts";
 import {
+  activityAnswer,
   blockListAnswer,
   cancelledAnswer,
   confirmBody,
@@ -463,6 +464,16 @@ export const openApiDocument = {
         summary: "Figures for every active bucket of your tenant",
         security: auth,
         responses: { "200": json(output(queueSummaryAnswer), "One entry per active bucket"), ...admin },
+      },
+    },
+    "/internal/activity": {
+      get: {
+        tags: ["admin"],
+        summary: "Your tenant's last hour, minute by minute (what the dashboard at /admin draws)",
+        description:
+          "Matches proposed, confirmed and cancelled and queue timeouts per minute, the distribution of waits from joining to `match_found`, cancellations by reason and flexible hand-overs, all over the last hour. From the buckets' reports, not a scan.",
+        security: auth,
+        responses: { "200": json(output(activityAnswer), "The last hour"), ...admin },
       },
     },
     "/internal/maintenance": {

@@ -2,7 +2,13 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { timingSafeEqual } from "hono/utils/buffer";
 import { directory, registryShardAt } from "../actors.ts";
-import { maintenanceAnswer, maintenanceBody, queueSummaryAnswer, statusAnswer } from "../protocol/http.ts";
+import {
+  activityAnswer,
+  maintenanceAnswer,
+  maintenanceBody,
+  queueSummaryAnswer,
+  statusAnswer,
+} from "../protocol/http.ts";
 import { DEFAULT_TENANT } from "../tenancy.ts";
 import { ApiError } from "./apiError.ts";
 import { authenticate } from "./authenticate.ts";
@@ -68,6 +74,11 @@ export const internal = new Hono<AppEnv>()
     const buckets = await directory(c.env).summary(c.get("identity").tenant);
     c.header("Cache-Control", "no-store");
     return c.json(queueSummaryAnswer.parse(buckets));
+  })
+  .get("/activity", async (c) => {
+    const activity = await directory(c.env).activity(c.get("identity").tenant);
+    c.header("Cache-Control", "no-store");
+    return c.json(activityAnswer.parse(activity));
   })
   .get("/maintenance", async (c) => {
     const state = await registryShardAt(c.env, c.get("identity").tenant, 0).maintenance();

@@ -1,7 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFromEnv } from "../config.ts";
 import type { Env } from "../env.ts";
-import { type BucketReport, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
+import {
+  type ActivityView,
+  activityView,
+  addActivity,
+  HOUR_MINUTES,
+  hasActivity,
+  type MinuteActivity,
+  noActivity,
+} from "./activity.ts";
+import { type BucketReport, type Totals, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
 import { renderMetrics } from "./metrics.ts";
 
 const MINUTE = 60_000;
@@ -19,16 +28,6 @@ export type BucketSummary = {
 };
 
 export type ServiceFigures = { active: number; waiting: number; matchesLastHour: number };
-
-/** Totals since the directory's storage began, for `/metrics`. */
-export type Totals = {
-  counters: Array<{ name: string; labels: Record<string, string>; value: number }>;
-  waiting: number;
-  activeBuckets: number;
-  /** Non-cumulative counts per `WAIT_BUCKETS_SECONDS` bucket, then +Inf. */
-  waitBuckets: number[];
-  waitSum: number;
-};
 
 /**
  * The operators' view of the whole service, fed by the buckets' reports (`FigureReporter`):
@@ -68,6 +67,8 @@ export class Directory extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS minutes (tenant TEXT NOT NULL, room TEXT NOT NULL,
         minute INTEGER NOT NULL, matches INTEGER NOT NULL,
         PRIMARY KEY (tenant, room, minute)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS activity (tenant TEXT NOT NULL, minute INTEGER NOT NULL,
+        counts TEXT NOT NULL, PRIMARY KEY (tenant, minute)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, labels TEXT NOT NULL,
         value REAL NOT NULL, PRIMARY KEY (name, labels)) WITHOUT ROWID;
     `);
@@ -98,11 +99,31 @@ export class Directory extends DurableObject<Env> {
           c.proposed,
         );
       }
+      // One row per tenant and minute, read and rewritten whole: one row written per report.
+      if (hasActivity(c)) {
+        const minute = Math.floor(now / MINUTE);
+        const stored = this.#sql
+          .exec<{ counts: string }>(
+            "SELECT counts FROM activity WHERE tenant = ? AND minute = ?",
+            r.tenant,
+            minute,
+          )
+          .toArray()[0];
+        const before = stored ? (JSON.parse(stored.counts) as MinuteActivity) : noActivity();
+        this.#sql.exec(
+          "INSERT OR REPLACE INTO activity (tenant, minute, counts) VALUES (?, ?, ?)",
+          r.tenant,
+          minute,
+          JSON.stringify(addActivity(before, c)),
+        );
+      }
       // Minutes older than the hour go once a minute, not on every report.
       const minute = Math.floor(now / MINUTE);
       if (minute !== this.#prunedAt) {
         this.#prunedAt = minute;
-        this.#sql.exec("DELETE FROM minutes WHERE minute < ?", Math.floor((now - HOUR) / MINUTE));
+        const hourAgo = Math.floor((now - HOUR) / MINUTE);
+        this.#sql.exec("DELETE FROM minutes WHERE minute < ?", hourAgo);
+        this.#sql.exec("DELETE FROM activity WHERE minute < ?", hourAgo);
       }
       this.#add("joins", {}, c.joins);
       this.#add("matches", { outcome: "proposed" }, c.proposed);
@@ -166,6 +187,20 @@ export class Directory extends DurableObject<Env> {
         p95WaitMs: b.p95,
         matchedLastHour: b.matched,
       }));
+  }
+
+  /** `/internal/activity`: the tenant's last hour, minute by minute, for the dashboard's charts. */
+  activity(tenant: string): ActivityView {
+    const now = Math.floor(Date.now() / MINUTE);
+    const rows = this.#sql
+      .exec<{ minute: number; counts: string }>(
+        "SELECT minute, counts FROM activity WHERE tenant = ? AND minute > ?",
+        tenant,
+        now - HOUR_MINUTES,
+      )
+      .toArray()
+      .map((row) => ({ minute: row.minute, activity: JSON.parse(row.counts) as MinuteActivity }));
+    return activityView(rows, now);
   }
 
   /** `/metrics`, in Prometheus text format. */

@@ -71,6 +71,16 @@ export function mergeCounts(into: Counts, from: Counts): void {
   into.waitsMs.unshift(...from.waitsMs);
 }
 
+/** Totals since the directory's storage began, for `/metrics`. */
+export type Totals = {
+  counters: Array<{ name: string; labels: Record<string, string>; value: number }>;
+  waiting: number;
+  activeBuckets: number;
+  /** Non-cumulative counts per `WAIT_BUCKETS_SECONDS` bucket, then +Inf. */
+  waitBuckets: number[];
+  waitSum: number;
+};
+
 /** Upper bounds (seconds) of `matcher_wait_seconds`: from an instant pair to a long wait. */
 export const WAIT_BUCKETS_SECONDS = [
   0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,

@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Totals } from "./Directory.ts";
-import { MATCH_OUTCOMES, WAIT_BUCKETS_SECONDS } from "./figures.ts";
+import { MATCH_OUTCOMES, type Totals, WAIT_BUCKETS_SECONDS } from "./figures.ts";
 
 /**
  * `/metrics` in the Prometheus text format, written by prom-client from the directory's stored

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MAX_ALSO, MAX_ALSO_LISTED } from "./flexible.ts";
+import { matchCancelReasonSchema } from "./frames.ts";
 import { difficultySchema, partSchema, roleSchema, topicSchema } from "./values.ts";
 
 /**
@@ -142,4 +143,31 @@ export const maintenanceAnswer = z.object({
   on: z.boolean(),
   /** When it was last switched at runtime; null while it is as deployed (`MAINTENANCE`). */
   since: iso.nullable(),
+});
+
+const count = z.number().int().min(0);
+
+/** The admin's tenant over the last hour, minute by minute: what the dashboard's charts draw. */
+export const activityAnswer = z.object({
+  /** The first and the current minute of the hour. */
+  from: iso,
+  to: iso,
+  /** Sixty entries, oldest first; a quiet minute is all zeros. */
+  minutes: z.array(
+    z.object({
+      at: iso,
+      /** Matches proposed (partners found) in the minute, then how many were confirmed or fell through. */
+      proposed: count,
+      confirmed: count,
+      cancelled: count,
+      queueTimeouts: count,
+    }),
+  ),
+  /** Waits from joining to `match_found` in the hour, by bucket: `counts[i]` waited at most `leSeconds[i]` (null: longer than the rest) and more than the bucket before. */
+  waits: z.object({ leSeconds: z.array(z.number().nullable()), counts: z.array(count) }),
+  /** Proposed matches that fell through in the hour, by reason. */
+  cancellations: z.partialRecord(matchCancelReasonSchema, count),
+  queueTimeouts: count,
+  /** Flexible requests: asks by one bucket for a request that also waits in another, by answer. */
+  handOvers: z.object({ granted: count, refused: count }),
 });

@@ -5,9 +5,11 @@
  * health, then drives headless Chromium (playwright-core + /usr/bin/chromium, never a
  * downloaded browser) through: (a) two users match and both confirm, (b) a lone user times out,
  * (c) a decline sends the partner back to the queue, (d) a second tab takes over the first, (e) one
- * user challenges another and both reach the ready screen; and
+ * user challenges another and both reach the ready screen, (f) the operators' dashboard shows a
+ * bucket and a match, (g) roles, history and blocks on the demo page, (h) the dashboard's
+ * maintenance switch refuses a join; and
  * the API docs page (Swagger UI) renders from this server alone and sends the token it is given.
- * Screenshots go to test-results/e2e/.
+ * Screenshots go to test-results/e2e/. `E2E_ONLY=<regex>` runs only the scenarios it matches.
  * Every wait is bounded; the server's process group is stopped at the end, even on failure.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -159,10 +161,17 @@ async function screen(page: Page, name: string, timeout = STEP_TIMEOUT_MS): Prom
   await page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
 }
 
-async function joinBucket(user: User, difficulty: string, topic: string, also = ""): Promise<void> {
+async function joinBucket(
+  user: User,
+  difficulty: string,
+  topic: string,
+  also = "",
+  role: "Either" | "Interviewer" | "Interviewee" = "Either",
+): Promise<void> {
   await user.page.getByLabel("Difficulty", { exact: true }).selectOption(difficulty);
   await user.page.getByLabel("Topic", { exact: true }).fill(topic);
   await user.page.getByLabel(/Other topics/).fill(also);
+  await user.page.getByLabel(role, { exact: true }).check();
   await user.page.getByRole("button", { name: "Find a partner" }).click();
   // Wait for the server's `queued` frame (position filled in), or a partner found at once.
   await user.page.waitForFunction(
@@ -196,7 +205,7 @@ async function expectMatchedTogether(a: User, b: User, difficulty: string, topic
       `${u.name} should see the bucket ${difficulty} · ${topic}`,
     );
     expectThat(
-      /Matched with/.test(await text(u.page, "#status")),
+      /Matched with/.test(await text(u.page, "#announcer")),
       `${u.name}'s live region should announce the match`,
     );
   }
@@ -208,7 +217,78 @@ async function shot(user: User, file: string): Promise<void> {
   await user.page.screenshot({ path: join(OUT, file), fullPage: true, timeout: STEP_TIMEOUT_MS });
 }
 
+/** The dashboard at `/admin`, signed in with the development admin token (keyboard: Tab, Enter). */
+async function openDashboard(
+  base: string,
+  users: User[],
+  viewport = { width: 1100, height: 900 },
+): Promise<User> {
+  if (!browser) throw new Error("no browser");
+  const context = await browser.newContext({ viewport, reducedMotion: "reduce" });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const page = await context.newPage();
+  const admin: User = { name: `admin-${viewport.width}`, context, page };
+  users.push(admin);
+  page.on("pageerror", (error) => log(`  [admin] page error: ${error.message}`));
+  // Every second rather than 5 s, so a change shows well within the short queue timeout here.
+  await page.goto(`${base}/admin?every=1`, { timeout: STEP_TIMEOUT_MS });
+  await screen(page, "signin");
+  const button = page.getByRole("button", { name: "Use a development admin token" });
+  await button.waitFor();
+  await button.focus();
+  await page.keyboard.press("Enter");
+  await screen(page, "board");
+  await page.waitForSelector("body[data-loaded=true]");
+  return admin;
+}
+
+/**
+ * A bucket's row of the dashboard's table (bucket, waiting, p50, p95, matches in the last hour),
+ * once its cell `column` says `value`: the page updates itself, so this waits for it.
+ */
+async function bucketRow(admin: User, room: string, column: number, value: string): Promise<string[]> {
+  const handle = await admin.page.waitForFunction(
+    ({ room, column, value }) => {
+      const row = document.querySelector(`#buckets tr[data-room="${room}"]`);
+      const cells = row ? Array.from(row.children, (c) => c.textContent?.trim() ?? "") : [];
+      return cells[column] === value ? cells : false;
+    },
+    { room, column, value },
+    { timeout: 20_000 },
+  );
+  return (await handle.jsonValue()) as string[];
+}
+
+/** Whom `userId` has blocked, as the server holds it. */
+async function blockedBy(base: string, userId: string): Promise<string[]> {
+  const minted = await fetch(`${base}/api/v1/matching/dev/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ userId }),
+  });
+  const { token } = (await minted.json()) as { token: string };
+  const res = await fetch(`${base}/api/v1/matching/me/blocks`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return ((await res.json()) as { blocked: Array<{ userId: string }> }).blocked.map((b) => b.userId);
+}
+
+/** Switch maintenance from the dashboard: the button, then the confirmation dialog. */
+async function switchMaintenance(admin: User, on: boolean): Promise<void> {
+  const action = on ? "Pause matching" : "Resume matching";
+  await admin.page.getByRole("button", { name: `${action}…` }).click();
+  const dialog = admin.page.getByRole("dialog");
+  await dialog.waitFor();
+  await admin.page.screenshot({ path: join(OUT, `h1-dashboard-confirm-${on ? "pause" : "resume"}.png`) });
+  await dialog.getByRole("button", { name: action, exact: true }).click();
+  await admin.page.waitForSelector(`#m-state[data-on="${on}"]`, { timeout: STEP_TIMEOUT_MS });
+}
+
+/** `E2E_ONLY=<regex>` runs only the scenarios whose name matches, while working on one. */
+const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, "i") : undefined;
+
 async function scenario(name: string, body: (users: User[]) => Promise<void>): Promise<void> {
+  if (ONLY && !ONLY.test(name)) return;
   const started = Date.now();
   const users: User[] = [];
   try {
@@ -467,6 +547,11 @@ async function main(): Promise<number> {
         `dave should be told his partner declined, got "${notice}"`,
       );
       expectThat((await text(dave.page, "#q-position")) === "1", "dave keeps the head of the queue");
+      const estimate = await text(dave.page, "#q-estimate");
+      expectThat(
+        /nobody else is waiting/i.test(estimate),
+        `alone in the queue, dave should get no estimate, got "${estimate}"`,
+      );
       await shot(dave, "c1-dave-requeued.png");
       await shot(erin, "c2-erin-declined.png");
     });
@@ -507,9 +592,9 @@ async function main(): Promise<number> {
         users.push(gina);
         const hank = await openUser(base, `hank-${run}`);
         users.push(hank);
-        await gina.page.getByLabel("Difficulty", { exact: true }).selectOption("medium");
-        await gina.page.getByLabel("Topic", { exact: true }).fill(`e2e-duel-${run}`);
-        await gina.page.getByLabel("Challenge someone by name").fill(hank.name);
+        await gina.page.getByLabel("Challenge difficulty").selectOption("medium");
+        await gina.page.getByLabel("Challenge topic").fill(`e2e-duel-${run}`);
+        await gina.page.getByLabel("Their name").fill(hank.name);
         await gina.page.getByRole("button", { name: "Send challenge" }).click();
         await gina.page.locator("#outgoing li").first().waitFor({ timeout: STEP_TIMEOUT_MS });
         // Hank's own channel brings the challenge in, with no reload.
@@ -521,6 +606,219 @@ async function main(): Promise<number> {
         await screen(gina.page, "ready");
         await expectMatchedTogether(gina, hank, "medium", `e2e-duel-${run}`);
         await shot(gina, "e2-gina-ready.png");
+      },
+    );
+
+    await scenario(
+      "a dropped connection shows reconnecting, then reconnected, with the place in the queue kept",
+      async (users) => {
+        const oli = await openUser(base, `oli-${run}`);
+        users.push(oli);
+        // Keep every socket the page opens, and every state the connection notice goes through.
+        await oli.page.addInitScript(() => {
+          const sockets: WebSocket[] = [];
+          const Native = window.WebSocket;
+          window.WebSocket = class extends Native {
+            constructor(url: string | URL, protocols?: string | string[]) {
+              super(url, protocols);
+              sockets.push(this);
+            }
+          };
+          Object.assign(window, { e2eSockets: sockets, e2eNotices: [] as string[] });
+          document.addEventListener("DOMContentLoaded", () => {
+            const note = document.getElementById("connection");
+            if (!note) return;
+            new MutationObserver(() => {
+              if (!note.hidden)
+                (window as unknown as { e2eNotices: string[] }).e2eNotices.push(note.textContent ?? "");
+            }).observe(note, { attributes: true, childList: true, characterData: true, subtree: true });
+          });
+        });
+        // The page signs in again by itself from the tab's memory of the name.
+        await oli.page.reload();
+        await screen(oli.page, "join");
+        await joinBucket(oli, "medium", `e2e-drop-${run}`);
+        const id = await text(oli.page, "#q-position");
+        // The network drops the bucket's socket (a close the server did not ask for).
+        await oli.page.evaluate(() => {
+          const sockets = (window as unknown as { e2eSockets: WebSocket[] }).e2eSockets;
+          const bucket = sockets.filter((ws) => ws.url.includes("/parties/bucket/")).at(-1);
+          bucket?.close(3000, "network dropped");
+        });
+        await oli.page.waitForSelector('#connection[data-state="back"]', { timeout: STEP_TIMEOUT_MS });
+        const notices = await oli.page.evaluate(
+          () => (window as unknown as { e2eNotices: string[] }).e2eNotices,
+        );
+        expectThat(
+          notices.some((n) => /reconnecting/i.test(n)),
+          `the page should have said it was reconnecting, said: ${notices.join(" / ")}`,
+        );
+        expectThat(
+          /Reconnected/.test(await text(oli.page, "#connection")),
+          "the page should say it reconnected",
+        );
+        await screen(oli.page, "queued");
+        expectThat((await text(oli.page, "#q-position")) === id, "the place in the queue is kept");
+        await shot(oli, "i1-oli-reconnected.png");
+        await oli.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(oli.page, "ended");
+      },
+    );
+
+    await scenario(
+      "the dashboard shows a bucket as someone waits, then a match as a partner joins",
+      async (users) => {
+        const topic = `e2e-dash-${run}`;
+        const room = `easy.${topic}`;
+        const admin = await openDashboard(base, users);
+        const narrow = await openDashboard(base, users, { width: 390, height: 844 });
+        const before = Number(await text(admin.page, "#t-matches"));
+        const ivy = await openUser(base, `ivy-${run}`);
+        users.push(ivy);
+        const jack = await openUser(base, `jack-${run}`);
+        users.push(jack);
+        await joinBucket(ivy, "easy", topic);
+        // Bucket, waiting, p50, p95, matches in the last hour.
+        const waiting = await bucketRow(admin, room, 1, "1");
+        expectThat(waiting[4] === "0", `no match yet in ${room}, the row says ${waiting.join(" | ")}`);
+        await joinBucket(jack, "easy", topic);
+        await screen(ivy.page, "found");
+        const matched = await bucketRow(admin, room, 4, "1");
+        expectThat(matched[1] === "0", `nobody waits once paired, the row says ${matched.join(" | ")}`);
+        expectThat(/\d+ ms|\d+(\.\d)? s/.test(matched[2] ?? ""), `a p50 wait is shown, got "${matched[2]}"`);
+        await admin.page.waitForFunction(
+          (n) => Number(document.getElementById("t-matches")?.textContent) >= n,
+          before + 1,
+          { timeout: 20_000 },
+        );
+        // The table sorts by a column with a click, and says so to assistive technology.
+        await admin.page.getByRole("button", { name: "Bucket", exact: true }).click();
+        const sort = await admin.page.locator('#buckets th[data-key="room"]').getAttribute("aria-sort");
+        expectThat(sort === "ascending", `sorting by bucket should mark the column ascending, got ${sort}`);
+        // The wait chart has a bar for the pair; its table says how many waited.
+        const waited = await admin.page.$$eval("#waits-table tbody td", (tds) =>
+          tds.reduce((sum, td) => sum + Number(td.textContent), 0),
+        );
+        expectThat(waited >= 2, `the wait distribution should count both users, got ${waited}`);
+        await shot(admin, "h0-dashboard-1100.png");
+        await bucketRow(narrow, room, 4, "1");
+        await shot(narrow, "h0-dashboard-390.png");
+        // Within the confirm window still: Ivy declines, Jack goes back to the queue and leaves it.
+        await ivy.page.getByRole("button", { name: "Decline" }).click();
+        await screen(jack.page, "queued");
+        await jack.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(jack.page, "ended");
+      },
+    );
+
+    await scenario(
+      "the demo page: a role is honoured, the match shows in the history, and a partner can be blocked",
+      async (users) => {
+        const topic = `e2e-roles-${run}`;
+        const kim = await openUser(base, `kim-${run}`, { width: 1100, height: 900 }, "r0-kim-1100");
+        users.push(kim);
+        const lee = await openUser(base, `lee-${run}`);
+        users.push(lee);
+        const max = await openUser(base, `max-${run}`, { width: 390, height: 844 }, "r0-max-390");
+        users.push(max);
+        await joinBucket(kim, "hard", topic, "", "Interviewer");
+        // Two interviewers never pair: Lee waits behind Kim.
+        await joinBucket(lee, "hard", topic, "", "Interviewer");
+        expectThat((await text(lee.page, "#q-position")) === "2", "lee should wait second, not be paired");
+        expectThat(
+          (await text(lee.page, "#q-waiting")) === "1 person",
+          "lee should see one other person waiting",
+        );
+        expectThat(
+          (await text(lee.page, "#q-role")) === "Interviewer first",
+          "lee should see the part asked for",
+        );
+        await shot(kim, "r1-kim-queued-1100.png");
+        // An interviewee pairs with Kim, the oldest who fits.
+        await joinBucket(max, "hard", topic, "", "Interviewee");
+        await screen(kim.page, "found");
+        await screen(max.page, "found");
+        expectThat((await text(kim.page, "#f-partner")) === max.name, "kim should be paired with max");
+        expectThat(
+          /start as the interviewer/.test(await text(kim.page, "#f-role")),
+          `kim asked to interview first, saw "${await text(kim.page, "#f-role")}"`,
+        );
+        await shot(max, "r2-max-found-390.png");
+        await kim.page.getByRole("button", { name: "Confirm" }).click();
+        await max.page.getByRole("button", { name: "Confirm" }).click();
+        await screen(kim.page, "ready");
+        await screen(max.page, "ready");
+        expectThat(
+          /start as the interviewee/.test(await text(max.page, "#r-role")),
+          `max should start as the interviewee, saw "${await text(max.page, "#r-role")}"`,
+        );
+        expectThat(
+          /QUESTION_SERVICE_URL/.test(await text(max.page, "#r-question")),
+          "the ready screen should say no question service is configured",
+        );
+        // The match reaches the history, with a block switch for the partner.
+        await kim.page
+          .locator(`#matches li[data-partner="${max.name}"]`)
+          .filter({ hasText: /· Confirmed/ })
+          .waitFor({ timeout: 20_000 });
+        await shot(kim, "r3-kim-ready-history-1100.png");
+        await shot(max, "r3-max-ready-390.png");
+        await kim.page.getByRole("button", { name: `Block ${max.name}` }).click();
+        await kim.page.getByRole("button", { name: `Unblock ${max.name}` }).waitFor();
+        const blocks = await blockedBy(base, kim.name);
+        expectThat(
+          blocks.includes(max.name),
+          `the server should hold kim's block of max, has ${blocks.join(", ")}`,
+        );
+        // After a reload the block is still shown, and lifting it is one click.
+        await kim.page.reload();
+        await screen(kim.page, "join");
+        await kim.page.getByRole("button", { name: `Unblock ${max.name}` }).click();
+        await kim.page.getByRole("button", { name: `Block ${max.name}` }).waitFor();
+        await shot(kim, "r4-kim-unblocked-1100.png");
+        await lee.page.getByRole("button", { name: "Leave the queue" }).click();
+        await screen(lee.page, "ended");
+      },
+    );
+
+    // Last: it pauses matching for the whole (default) tenant while it runs.
+    await scenario(
+      "the maintenance switch on the dashboard refuses a join until it is switched back",
+      async (users) => {
+        const admin = await openDashboard(base, users);
+        const nia = await openUser(base, `nia-${run}`);
+        users.push(nia);
+        try {
+          await switchMaintenance(admin, true);
+          await shot(admin, "h2-dashboard-paused.png");
+          await nia.page.getByLabel("Topic", { exact: true }).fill(`e2e-paused-${run}`);
+          await nia.page.getByRole("button", { name: "Find a partner" }).click();
+          await screen(nia.page, "ended");
+          const message = await text(nia.page, "#ended-message");
+          expectThat(/paused for maintenance/.test(message), `the join should be refused, got "${message}"`);
+          await shot(nia, "h3-nia-refused.png");
+          await switchMaintenance(admin, false);
+          await nia.page.getByRole("button", { name: "Join again" }).click();
+          await nia.page.waitForFunction(() =>
+            /^\d+$/.test(document.getElementById("q-position")?.textContent ?? ""),
+          );
+          await nia.page.getByRole("button", { name: "Leave the queue" }).click();
+          await screen(nia.page, "ended");
+        } finally {
+          // Never leave the server paused, whatever failed above.
+          const { token } = (await (
+            await fetch(`${base}/api/v1/matching/dev/token`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ userId: "e2e-ops", admin: true }),
+            })
+          ).json()) as { token: string };
+          await fetch(`${base}/api/v1/matching/internal/maintenance`, {
+            method: "PUT",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ on: false }),
+          });
+        }
       },
     );
   } catch (error) {

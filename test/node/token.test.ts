@@ -62,6 +62,11 @@ describe("npm run token", () => {
     expect(decodeJwt(token).exp! - decodeJwt(token).iat!).toBe(3600);
   });
 
+  it("--admin is --role admin", async () => {
+    const { stdout } = await mint(["dana", "--admin"]);
+    expect(await verifyToken(stdout.trim(), workerConfig({}))).toMatchObject({ userId: "dana", admin: true });
+  });
+
   it("a plain token is an unrated user of the default tenant, not an admin", async () => {
     const { stdout } = await mint(["carol", "--ttl", "90s"]);
     const identity = await verifyToken(stdout.trim(), workerConfig({}));
@@ -72,6 +77,7 @@ describe("npm run token", () => {
 
   it.each([
     [["alice", "--rating", "high"], "--rating must be a number"],
+    [["alice", "--admin", "--role", "user"], "ask for two roles"],
     [["alice", "--tenant", "a b"], "--tenant must be"],
     [["alice", "--ttl", "2 weeks"], "--ttl must be"],
     [["alice", "--colour", "red"], "Unknown option"],

@@ -99,6 +99,40 @@ async function documentWith(vars: Record<string, string>): Promise<Document> {
   return (await res.json()) as Document;
 }
 
+describe("GET /admin", () => {
+  it("is the dashboard page, whose scripts and styles (uPlot's included) are all ours, each one served", async () => {
+    const page = servedAsStatic("/admin.html");
+    expect(page, "public/admin.html is served at /admin").toBeDefined();
+    const html = (await page!()) as string;
+    // Nothing in the page names another host: no CDN.
+    expect(html.match(/(?:https?:)?\/\/[\w.-]+/gi) ?? []).toEqual([]);
+    const scripts = [...html.matchAll(/<script\b[^>]*\bsrc="([^"]+)"/gi)].map((m) => m[1]!);
+    const styles = [...html.matchAll(/<link\b[^>]*\bhref="([^"]+\.css)"/gi)].map((m) => m[1]!);
+    expect(scripts).toContain("./build/uplot/uPlot.iife.min.js");
+    expect(styles).toContain("./build/uplot/uPlot.min.css");
+    for (const asset of [...scripts, ...styles]) {
+      const url = new URL(asset, `${ORIGIN}/admin`);
+      expect(url.origin, asset).toBe(ORIGIN);
+      expect(
+        servedAsStatic(url.pathname),
+        `${asset} is not a static asset (run \`npm run build:client\`)`,
+      ).toBeDefined();
+    }
+    // The endpoints the page reads are routes of the Worker, in the OpenAPI document.
+    const script = (await servedAsStatic("/admin.js")!()) as string;
+    const doc = await documentWith({});
+    for (const path of [
+      "/internal/queues/summary",
+      "/internal/activity",
+      "/internal/maintenance",
+      "/status",
+    ]) {
+      expect(script, path).toContain(`"${path}"`);
+      expect(Object.keys(doc.paths), path).toContain(path);
+    }
+  });
+});
+
 describe("GET /docs", () => {
   it("is Swagger UI whose scripts and styles are all ours, each one served", async () => {
     const res = await SELF.fetch(`${ORIGIN}/docs`);

@@ -358,7 +358,24 @@ describe("API documents", () => {
       { ...env, DEV_TOKENS: "1" },
     );
     expect(on.status).toBe(200);
-    expect(await on.json()).toMatchObject({ token: expect.any(String) });
+    const { token } = (await on.json()) as { token: string };
+    // `admin: true` mints an admin's token (the dashboard's development sign-in); the default does not.
+    const admin = await app.request(
+      "/api/v1/matching/dev/token",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ userId: "ops", admin: true }),
+      },
+      { ...env, DEV_TOKENS: "1" },
+    );
+    const { token: adminToken } = (await admin.json()) as { token: string };
+    const maintenance = (t: string) =>
+      SELF.fetch("https://matcher.test/api/v1/matching/internal/maintenance", {
+        headers: { authorization: `Bearer ${t}` },
+      });
+    expect((await maintenance(adminToken)).status).toBe(200);
+    expect((await maintenance(token)).status).toBe(403);
   });
 });
 

@@ -3,7 +3,12 @@ import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-t
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { directory } from "../../src/actors.ts";
 import { app } from "../../src/http/app.ts";
-import { maintenanceAnswer, queueSummaryAnswer, statusAnswer } from "../../src/protocol/http.ts";
+import {
+  activityAnswer,
+  maintenanceAnswer,
+  queueSummaryAnswer,
+  statusAnswer,
+} from "../../src/protocol/http.ts";
 import { API, newUser } from "./httpClient.ts";
 import { advanceAndRunAlarm, TestSocket, tokenFor, uniqueRoom } from "./socketClient.ts";
 
@@ -194,6 +199,7 @@ describe("admin endpoints", () => {
   it("refuse a caller without a token (401) and a non-admin (403)", async () => {
     for (const [method, path, body] of [
       ["GET", "/internal/queues/summary", undefined],
+      ["GET", "/internal/activity", undefined],
       ["GET", "/internal/maintenance", undefined],
       ["PUT", "/internal/maintenance", { on: true }],
     ] as const) {
@@ -226,6 +232,65 @@ describe("admin endpoints", () => {
         },
       )
       .toEqual([{ room, waiting: 1, p50WaitMs: null, p95WaitMs: null, matchedLastHour: 0 }]);
+  });
+
+  it("draws the admin's own tenant's last hour: matches per minute, waits, cancellations by reason", async () => {
+    const tenant = newTenant();
+    const admin = { claims: { tenant_id: tenant, role: "admin" } };
+    const activity = async () => activityAnswer.parse(await (await call("/internal/activity", admin)).json());
+    const quiet = await activity();
+    expect(quiet.minutes).toHaveLength(60);
+    expect(quiet.minutes.every((m) => m.proposed === 0 && m.cancelled === 0)).toBe(true);
+    expect(quiet.waits.counts.reduce((a, b) => a + b, 0)).toBe(0);
+    expect(quiet.waits.counts).toHaveLength(quiet.waits.leSeconds.length);
+    expect(quiet.cancellations).toEqual({});
+
+    const room = uniqueRoom();
+    const a = await joinIn(tenant, room, "a");
+    await a.next("queued");
+    const b = await joinIn(tenant, room, "b");
+    const { matchId } = await a.next("match_found");
+    await b.next("queued");
+    await b.next("match_found");
+    b.send({ type: "decline", matchId });
+    await a.next("match_cancelled");
+    await a.next("queued");
+    // Another tenant's match is not this admin's to see.
+    const elsewhere = newTenant();
+    const otherRoom = uniqueRoom();
+    const x = await joinIn(elsewhere, otherRoom, "x");
+    await x.next("queued");
+    const y = await joinIn(elsewhere, otherRoom, "y");
+    await y.next("queued");
+    await y.next("match_found");
+
+    const otherAdmin = { claims: { tenant_id: elsewhere, role: "admin" } };
+    const theirs = async () =>
+      activityAnswer.parse(await (await call("/internal/activity", otherAdmin)).json());
+    await expect
+      .poll(async () => (await theirs()).minutes.reduce((sum, m) => sum + m.proposed, 0), {
+        timeout: 5_000,
+        interval: 250,
+      })
+      .toBe(1);
+    await expect
+      .poll(async () => (await activity()).cancellations, { timeout: 5_000, interval: 250 })
+      .toEqual({ declined: 1 });
+    const seen = await activity();
+    const total = (k: "proposed" | "confirmed" | "cancelled" | "queueTimeouts") =>
+      seen.minutes.reduce((sum, m) => sum + m[k], 0);
+    expect(total("proposed")).toBe(1);
+    expect(total("cancelled")).toBe(1);
+    expect(total("confirmed")).toBe(0);
+    const lastTwo = seen.minutes.slice(-2).reduce((sum, m) => sum + m.proposed, 0);
+    expect(lastTwo, "the match is in the current minute (or the one before, at a turn)").toBe(1);
+    expect(
+      seen.waits.counts.reduce((sum, n) => sum + n, 0),
+      "one wait per user matched",
+    ).toBe(2);
+    expect(seen.queueTimeouts).toBe(0);
+    expect(seen.handOvers).toEqual({ granted: 0, refused: 0 });
+    expect(Date.parse(seen.to) - Date.parse(seen.from)).toBe(59 * 60_000);
   });
 
   it("switches maintenance at runtime: new joins refused at once, a proposed match finishes", async () => {
