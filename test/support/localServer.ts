@@ -2,7 +2,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { descendantsOf, freePort, groupsOf, killQuietly, PROJECT_ROOT, waitFor } from "./localProcesses.ts";
+import {
+  descendantsOf,
+  freePort,
+  groupsOf,
+  isRunning,
+  killQuietly,
+  PROJECT_ROOT,
+  waitFor,
+} from "./localProcesses.ts";
 
 /** `npm start` (wrangler dev with the embedded database) for the Node tests that need a real server. */
 
@@ -14,8 +22,8 @@ const servers: Server[] = [];
 /**
  * Start `npm start`'s script with `JWT_SECRET` = `secret`; again on a fresh port if wrangler lost
  * a race for one of its own ports to another server starting at the same moment (other test
- * files start servers too). `on` starts it again where a crashed server ran: same port (the
- * clients reconnect there) and same LOCAL_DATA_DIR.
+ * files start servers too; wrangler picks some of its ports itself). `on` starts it again where
+ * a crashed server ran: same port (the clients reconnect there) and same LOCAL_DATA_DIR.
  */
 export async function startServer(
   secret: string,
@@ -26,7 +34,7 @@ export async function startServer(
     try {
       return await startServerOnce(secret, extraEnv, on);
     } catch (error) {
-      if (on || attempt >= 3 || !String(error).includes("Address already in use")) throw error;
+      if (attempt >= 3 || !String(error).includes("Address already in use")) throw error;
     }
   }
 }
@@ -77,11 +85,12 @@ async function startServerOnce(
 /**
  * SIGKILL every process of the server at once, as a power cut would: start.ts's process group,
  * and wrangler's, which `npm start` makes a group of its own (killing start.ts's group alone
- * leaves wrangler and workerd serving). Its data stays for a restart.
+ * leaves wrangler and workerd serving). Its data stays for a restart. Answers the processes
+ * killed; `awaitGone` waits for them to be gone (their ports free).
  */
-export function crashServer(server: Server): void {
+export function crashServer(server: Server): number[] {
   const root = server.child.pid;
-  if (root === undefined) return;
+  if (root === undefined) return [];
   const pids = [root, ...descendantsOf(root)];
   for (const group of groupsOf(pids)) {
     try {
@@ -91,6 +100,14 @@ export function crashServer(server: Server): void {
     }
   }
   for (const pid of pids) killQuietly(pid);
+  return pids;
+}
+
+export function awaitGone(pids: number[]): Promise<true> {
+  return waitFor("the killed processes to be gone", async () => (pids.some(isRunning) ? undefined : true), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+  });
 }
 
 /** Stop every server this file started and remove its data, even if a test failed half-way. */

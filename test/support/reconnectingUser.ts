@@ -7,7 +7,8 @@ import { type ServerFrame, serverFrameSchema } from "../../src/protocol/frames.t
  * One user's socket session as the SDK runs it, with everything it saw kept for checking: joins
  * its home bucket (waiting in the `also` rooms too), confirms whatever match it is offered,
  * reconnects about every second while its session is not over, and sends `resume=<the last
- * request id it saw>` on every reconnect (CONTRACT, "every outcome reaches its user").
+ * request id it saw>` on every reconnect (CONTRACT, "every outcome reaches its user"). It
+ * leaves the queue when told to (`leave`).
  */
 
 export type Seen = { frame: ServerFrame; connection: number; at: number };
@@ -51,6 +52,7 @@ export class ReconnectingUser {
   #socket: WebSocket | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
+  #leaving = false;
 
   constructor(options: ReconnectingUserOptions) {
     this.#options = { reconnectMs: 1_000, ...options };
@@ -82,6 +84,12 @@ export class ReconnectingUser {
     void this.#connect();
   }
 
+  /** Leave the queue (`leave`), now if the socket is open, else as soon as a reconnect opens. */
+  leave(): void {
+    this.#leaving = true;
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify({ type: "leave" }));
+  }
+
   /** Stop reconnecting and drop the socket without a word (no `leave`). */
   stop(): void {
     this.#stopped = true;
@@ -102,7 +110,10 @@ export class ReconnectingUser {
     }
     const ws = new WebSocket(`ws://${host}/parties/bucket/${home}?${query}`);
     this.#socket = ws;
-    ws.on("open", () => ws.send(JSON.stringify({ type: "ping" })));
+    ws.on("open", () => {
+      ws.send(JSON.stringify({ type: "ping" }));
+      if (this.#leaving) ws.send(JSON.stringify({ type: "leave" }));
+    });
     ws.on("message", (data) => {
       const parsed = serverFrameSchema.safeParse(JSON.parse(String(data)));
       if (!parsed.success) throw new Error(`${userId}: a frame outside the protocol: ${String(data)}`);
