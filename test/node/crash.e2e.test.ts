@@ -18,10 +18,11 @@ import { ReconnectingUser } from "../support/reconnectingUser.ts";
  * service is killed with SIGKILL in the middle of a burst of flexible requests and started again
  * on the same LOCAL_DATA_DIR, while the users' clients reconnect as the SDK does (every second,
  * with `resume=<the last request id they saw>`); once pairing has settled, whoever still waits
- * leaves. Then: each user heard the end of their session (`match_ready`, `cancelled`, ...) for
- * the one request their join made; nobody is in two confirmed matches; each confirmed match is
- * in the records once, as its users were told; nobody is left waiting. Each run crashes at
- * another moment of its burst, on the state the runs before it left.
+ * leaves. Then: every request a user was told of is still known; each user heard the end of
+ * their session (`match_ready`, `cancelled`, ...) for the one request their join made; nobody
+ * is in two confirmed matches; each confirmed match is in the records once, as its users were
+ * told; nobody is left waiting. Each run crashes at another moment of its burst, on the state
+ * the runs before it left.
  */
 
 const SECRET = "crash-test-secret-0123456789abcdef0123456789ab";
@@ -30,8 +31,8 @@ const SETTINGS = {
   RECONNECT_GRACE_SECONDS: "60",
   // Longer than a restart: a request waiting at the crash is still there after it.
   MATCH_TIMEOUT_SECONDS: "120",
-  // Shorter than a restart (10-50 s for wrangler on two shared cores): a match proposed at the
-  // crash falls through while the service is down, and its users are owed what came of it.
+  // Shorter than most restarts (10-50 s for wrangler on two shared cores): a match proposed at
+  // the crash usually falls through while the service is down, and its users are owed that.
   CONFIRM_TIMEOUT_SECONDS: "8",
 };
 const USERS = 60;
@@ -129,36 +130,38 @@ function requestIdsOf(u: ReconnectingUser): string[] {
 }
 
 /**
- * What the service says now of the first request of a user who was told of two: ended while
- * they were away (an outcome they were owed), or not known at all (lost in the crash).
+ * What the service says now of a request a user was told of: its status (a request that ended
+ * while its user was away is an outcome owed to them), or null when it does not know it at all
+ * (lost in the crash).
  */
-async function fateOfFirstRequest(u: ReconnectingUser): Promise<string> {
-  const first = requestIdsOf(u)[0]!;
-  const res = await api(u.userId, `/request/${first}`);
-  if (res.status === 404) return "unknown to the service now (lost in the crash)";
+async function fateOf(userId: string, requestId: string): Promise<string | null> {
+  const res = await api(userId, `/request/${requestId}`);
+  if (res.status === 404) return null;
   const view = requestView.parse(await res.json());
-  return `now ${view.status}${view.outcome ? ` (${view.outcome})` : ""}`;
+  return `${view.status}${view.outcome ? ` (${view.outcome})` : ""}`;
 }
 
 /**
  * Every broken promise, one line each naming the user and the invariant. `records` is each
  * user's match history; `live` each user's `GET /me/request` status at the end; `fates` what
- * became of the first request of each user told of two.
+ * became of each request a user was told of, by id.
  */
 function violations(
   users: ReconnectingUser[],
   records: Map<string, MatchRecord[]>,
   live: Map<string, number>,
-  fates: Map<string, string>,
+  fates: Map<string, string | null>,
 ): string[] {
   const found: string[] = [];
   const readyWith = new Map<string, { matchId: string; partnerId: string }>();
   for (const u of users) {
     const requestIds = requestIdsOf(u);
+    for (const id of requestIds)
+      if (fates.get(id) === null) found.push(`${u.userId}: request ${id} it was told of is lost (404 now)`);
     if (requestIds.length > 1)
       found.push(
         `${u.userId}: one join, ${requestIds.length} request ids (${requestIds.join(", ")}); ` +
-          `the first is ${fates.get(u.userId)}`,
+          `the first is now ${fates.get(requestIds[0]!) ?? "unknown"}`,
       );
     const readies = u.seen.flatMap((s) => (s.frame.type === "match_ready" ? [s.frame] : []));
     const readyIds = [...new Set(readies.map((r) => r.matchId))];
@@ -259,9 +262,8 @@ describe("a crash of every process is an eviction", () => {
         const live = new Map<string, number>();
         for (const u of users) live.set(u.userId, (await api(u.userId, "/me/request")).status);
 
-        const fates = new Map<string, string>();
-        for (const u of users)
-          if (requestIdsOf(u).length > 1) fates.set(u.userId, await fateOfFirstRequest(u));
+        const fates = new Map<string, string | null>();
+        for (const u of users) for (const id of requestIdsOf(u)) fates.set(id, await fateOf(u.userId, id));
 
         const broken = violations(users, records, live, fates);
         const summary =
