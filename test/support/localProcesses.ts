@@ -75,6 +75,17 @@ export function descendantsOf(root: number): number[] {
   return found;
 }
 
+/** The process groups `pids` belong to (a process that is gone has none). */
+export function groupsOf(pids: number[]): number[] {
+  const wanted = new Set(pids);
+  const groups = new Set<number>();
+  for (const line of execFileSync("ps", ["-eo", "pid=,pgid="], { encoding: "utf8" }).trim().split("\n")) {
+    const [pid, pgid] = line.trim().split(/\s+/).map(Number);
+    if (pid !== undefined && pgid !== undefined && wanted.has(pid)) groups.add(pgid);
+  }
+  return [...groups];
+}
+
 /** A zombie has exited and only waits to be reaped, so it does not count as running. */
 export function isRunning(pid: number): boolean {
   try {
