@@ -610,6 +610,62 @@ async function main(): Promise<number> {
     );
 
     await scenario(
+      "a match made ready while the tab's connection was down is shown when it reconnects",
+      async (users) => {
+        const topic = `e2e-owed-${run}`;
+        const pia = await openUser(base, `pia-${run}`);
+        users.push(pia);
+        // While "offline", the page's reconnects to its bucket go nowhere, as on a dead network.
+        await pia.page.addInitScript(() => {
+          const w = window as unknown as { e2eSockets: WebSocket[]; e2eOffline: boolean };
+          const Native = window.WebSocket;
+          w.e2eSockets = [];
+          w.e2eOffline = false;
+          window.WebSocket = class extends Native {
+            constructor(url: string | URL, protocols?: string | string[]) {
+              const away = w.e2eOffline && String(url).includes("/parties/bucket/");
+              super(away ? "ws://127.0.0.1:9/" : url, protocols);
+              w.e2eSockets.push(this);
+            }
+          };
+        });
+        await pia.page.reload();
+        await screen(pia.page, "join");
+        const ray = await openUser(base, `ray-${run}`);
+        users.push(ray);
+        await joinBucket(pia, "hard", topic);
+        await joinBucket(ray, "hard", topic);
+        await screen(pia.page, "found");
+        await screen(ray.page, "found");
+        await pia.page.getByRole("button", { name: "Confirm" }).click();
+        await ray.page.waitForFunction(
+          () => /partner confirmed/i.test(document.getElementById("f-state")?.textContent ?? ""),
+          null,
+          { timeout: STEP_TIMEOUT_MS },
+        );
+        await pia.page.evaluate(() => {
+          const w = window as unknown as { e2eSockets: WebSocket[]; e2eOffline: boolean };
+          w.e2eOffline = true;
+          w.e2eSockets
+            .filter((ws) => ws.url.includes("/parties/bucket/"))
+            .at(-1)
+            ?.close(3000, "network dropped");
+        });
+        await pia.page.waitForSelector("#connection:not([hidden])", { timeout: STEP_TIMEOUT_MS });
+        // The bucket sees Pia go before Ray confirms: the match becomes ready while she is away.
+        await new Promise((r) => setTimeout(r, 500));
+        await ray.page.getByRole("button", { name: "Confirm" }).click();
+        await screen(ray.page, "ready");
+        await pia.page.evaluate(() => {
+          (window as unknown as { e2eOffline: boolean }).e2eOffline = false;
+        });
+        await screen(pia.page, "ready");
+        await expectMatchedTogether(pia, ray, "hard", topic);
+        await shot(pia, "j1-pia-ready-after-reconnect.png");
+      },
+    );
+
+    await scenario(
       "a dropped connection shows reconnecting, then reconnected, with the place in the queue kept",
       async (users) => {
         const oli = await openUser(base, `oli-${run}`);

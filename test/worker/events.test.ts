@@ -33,6 +33,17 @@ async function stream(userId: string, topic: string, options: StreamOptions = {}
   return new SseReader(res.body);
 }
 
+/** Wait until the bucket has seen the user's stream go (it learns of it from the Worker's socket). */
+async function disconnected(room: string, userId: string): Promise<void> {
+  await vi.waitFor(
+    () =>
+      runInDurableObject(bucketStub(room), (bucket: BucketActor) => {
+        if ([...bucket.getConnections(userId)].length > 0) throw new Error(`${userId} still connected`);
+      }),
+    { timeout: 3000, interval: 20 },
+  );
+}
+
 async function refusal(res: Response): Promise<{ status: number; code: string; headers: Headers }> {
   const body = (await res.json()) as { error: { code: string } };
   return { status: res.status, code: body.error.code, headers: res.headers };
@@ -172,13 +183,7 @@ describe("the stream", () => {
     const queued = await first.next("queued");
     await first.close();
     // The bucket learns of it from the Worker's socket closing, not at once.
-    await vi.waitFor(
-      () =>
-        runInDurableObject(bucketStub(room), (bucket: BucketActor) => {
-          if ([...bucket.getConnections(alice)].length > 0) throw new Error("alice still connected");
-        }),
-      { timeout: 3000, interval: 20 },
-    );
+    await disconnected(room, alice);
 
     // Inside the grace alice keeps her place but is not paired (docs/protocol.md, "Pairing").
     const bob = await openSocket(room, "bob");
@@ -207,13 +212,7 @@ describe("the stream", () => {
     await bob.next("match_found");
     expect((await api(alice, "POST", "/confirm", { match_id: matchId, confirmed: true })).status).toBe(202);
     await first.close();
-    await vi.waitFor(
-      () =>
-        runInDurableObject(bucketStub(room), (bucket: BucketActor) => {
-          if ([...bucket.getConnections(alice)].length > 0) throw new Error("alice still connected");
-        }),
-      { timeout: 3000, interval: 20 },
-    );
+    await disconnected(room, alice);
     await bob.next("partner_confirmed");
     bob.send({ type: "confirm", matchId });
     await bob.next("match_ready");

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../../src/http/app.ts";
 import { errorAnswer, queueFigures, requestView } from "../../src/protocol/http.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
-import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketClient.ts";
+import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor, upgrade } from "./socketClient.ts";
 
 /**
  * docs/protocol.md, "waiting in several buckets", through real sockets and HTTP: one request waiting in several
@@ -14,13 +14,6 @@ import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketCl
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function upgrade(room: string, userId: string, query = ""): Promise<Response> {
-  const token = await tokenFor(userId);
-  return SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}${query}`, {
-    headers: { Upgrade: "websocket" },
-  });
-}
 
 /** Join `room` as `userId` with extra query (`&also=...&widen=1`); reads the first `queued`. */
 async function joinWith(room: string, userId: string, query = "") {

@@ -1,9 +1,9 @@
-import { evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { BucketActor } from "../../src/bucket/BucketActor.ts";
 import { errorAnswer } from "../../src/protocol/http.ts";
 import { api, newTopic, newUser } from "./httpClient.ts";
-import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketClient.ts";
+import { advanceAndRunAlarm, bucketStub, TestSocket, upgrade } from "./socketClient.ts";
 
 /**
  * docs/protocol.md, "Reconnecting after a drop": what a user missed while no socket of theirs was
@@ -15,13 +15,6 @@ import { advanceAndRunAlarm, bucketStub, TestSocket, tokenFor } from "./socketCl
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function upgrade(room: string, userId: string, query = ""): Promise<Response> {
-  const token = await tokenFor(userId);
-  return SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}${query}`, {
-    headers: { Upgrade: "websocket" },
-  });
-}
 
 async function connect(room: string, userId: string, query = ""): Promise<TestSocket> {
   const res = await upgrade(room, userId, query);
@@ -80,6 +73,17 @@ const rooms = () => ({
   other: `medium.${newTopic()}`,
   third: `hard.${newTopic()}`,
 });
+
+/** Alice confirms and drops; Bob confirms: the match is ready while Alice is away. */
+async function readyWhileAliceIsAway(room: string) {
+  const p = await pair(room);
+  p.a.send({ type: "confirm", matchId: p.matchId });
+  await p.b.next("partner_confirmed");
+  await drop(room, p.alice, p.a);
+  p.b.send({ type: "confirm", matchId: p.matchId });
+  await p.b.next("match_ready");
+  return p;
+}
 
 describe("an outcome owed after a drop", () => {
   for (const flexible of [false, true]) {
@@ -187,12 +191,7 @@ describe("an outcome owed after a drop", () => {
 
   it("nothing is owed once the grace after the outcome has passed: the next connect is a new request", async () => {
     const r = rooms();
-    const p = await pair(r.home);
-    p.a.send({ type: "confirm", matchId: p.matchId });
-    await p.b.next("partner_confirmed");
-    await drop(r.home, p.alice, p.a);
-    p.b.send({ type: "confirm", matchId: p.matchId });
-    await p.b.next("match_ready");
+    const p = await readyWhileAliceIsAway(r.home);
     await advanceAndRunAlarm(r.home, 11_000, vi);
     vi.useRealTimers();
     // Freed everywhere: another bucket takes her.
@@ -202,12 +201,7 @@ describe("an outcome owed after a drop", () => {
 
   it("a connect to another bucket while a match is owed gets that match and close 1000", async () => {
     const r = rooms();
-    const p = await pair(r.home);
-    p.a.send({ type: "confirm", matchId: p.matchId });
-    await p.b.next("partner_confirmed");
-    await drop(r.home, p.alice, p.a);
-    p.b.send({ type: "confirm", matchId: p.matchId });
-    await p.b.next("match_ready");
+    const p = await readyWhileAliceIsAway(r.home);
     const elsewhere = await connect(r.third, p.alice);
     expect(await elsewhere.next("match_ready")).toMatchObject({ matchId: p.matchId, partnerId: p.bob });
     expect(await elsewhere.closed()).toBe(1000);

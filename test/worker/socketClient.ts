@@ -86,11 +86,16 @@ export class TestSocket extends FrameSocket<ServerFrame> {
   }
 }
 
-export async function openSocket(room: string, name: string): Promise<TestSocket> {
-  const token = await tokenFor(userIn(room, name));
-  const res = await SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}`, {
+/** The bucket socket's upgrade as `userId`, with extra query (`&also=…`, `&resume=…`). */
+export async function upgrade(room: string, userId: string, query = ""): Promise<Response> {
+  const token = await tokenFor(userId);
+  return SELF.fetch(`https://matcher.test/parties/bucket/${room}?token=${token}${query}`, {
     headers: { Upgrade: "websocket" },
   });
+}
+
+export async function openSocket(room: string, name: string): Promise<TestSocket> {
+  const res = await upgrade(room, userIn(room, name));
   const ws = res.webSocket;
   if (!ws) throw new Error(`upgrade refused: ${res.status} ${await res.text()}`);
   ws.accept();
