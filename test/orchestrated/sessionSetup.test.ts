@@ -4,8 +4,8 @@ import {
   runDurableObjectAlarm,
   runInDurableObject,
 } from "cloudflare:test";
-import type { BucketActor } from "../../src/bucket/BucketActor.ts";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import type { BucketActor } from "../../src/bucket/BucketActor.ts";
 import { requestView } from "../../src/protocol/http.ts";
 import { api } from "../worker/httpClient.ts";
 import { bucketStub, join, matchedPair, openSocket, userIn } from "../worker/socketClient.ts";

@@ -224,7 +224,9 @@ describe("the stream", () => {
     const replay = await stream(alice, topic, { query: `&resume=${requestId}` });
     expect((await replay.next("match_ready")).frame).toMatchObject({ matchId });
     await replay.end();
-    const unknown = await refusal(await openStream(alice, topic, { query: `&resume=req_${crypto.randomUUID()}` }));
+    const unknown = await refusal(
+      await openStream(alice, topic, { query: `&resume=req_${crypto.randomUUID()}` }),
+    );
     expect(unknown).toMatchObject({ status: 404, code: "request_not_found" });
   });
 

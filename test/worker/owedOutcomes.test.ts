@@ -66,7 +66,8 @@ async function pair(room: string, aliceQuery = "", bobRoom = room) {
   const bob = newUser("bob");
   const a = await connect(room, alice, aliceQuery);
   const requestId = (await a.next("queued")).requestId;
-  if (bobRoom !== room) await eventually(async () => (await waiting(bobRoom, bob)) === 1, "alice waits there too");
+  if (bobRoom !== room)
+    await eventually(async () => (await waiting(bobRoom, bob)) === 1, "alice waits there too");
   const b = await connect(bobRoom, bob);
   await b.next("queued");
   const matchId = (await a.next("match_found")).matchId;
@@ -74,7 +75,11 @@ async function pair(room: string, aliceQuery = "", bobRoom = room) {
   return { alice, bob, a, b, requestId, matchId };
 }
 
-const rooms = () => ({ home: `easy.${newTopic()}`, other: `medium.${newTopic()}`, third: `hard.${newTopic()}` });
+const rooms = () => ({
+  home: `easy.${newTopic()}`,
+  other: `medium.${newTopic()}`,
+  third: `hard.${newTopic()}`,
+});
 
 describe("an outcome owed after a drop", () => {
   for (const flexible of [false, true]) {
@@ -91,11 +96,16 @@ describe("an outcome owed after a drop", () => {
       expect(await p.b.closed()).toBe(1000);
       // The outcome goes home to Alice's bucket, which owes it to her; both buckets forget all
       // but what they stored.
-      await eventually(async () => (await api(p.alice, "GET", "/me/request")).status === 404, "alice's request ended");
+      await eventually(
+        async () => (await api(p.alice, "GET", "/me/request")).status === 404,
+        "alice's request ended",
+      );
       await evictDurableObject(bucketStub(r.home));
       if (flexible) await evictDurableObject(bucketStub(r.other));
       // Elsewhere and over HTTP she is not queued again while it is owed.
-      expect(await api(p.alice, "POST", "/request", { difficulty: "hard", topic: r.third.slice(5) })).toMatchObject({
+      expect(
+        await api(p.alice, "POST", "/request", { difficulty: "hard", topic: r.third.slice(5) }),
+      ).toMatchObject({
         status: 409,
         json: { error: { code: "already_queued" } },
       });
@@ -120,7 +130,10 @@ describe("an outcome owed after a drop", () => {
       expect(await p.b.closed()).toBe(1000);
       await evictDurableObject(bucketStub(r.home));
       const back = await connect(r.home, p.alice);
-      expect(await back.next("match_cancelled")).toMatchObject({ matchId: p.matchId, reason: "partner_declined" });
+      expect(await back.next("match_cancelled")).toMatchObject({
+        matchId: p.matchId,
+        reason: "partner_declined",
+      });
       expect(await back.next("queued")).toMatchObject({ requestId: p.requestId, position: 1 });
       await back.quiet();
     });
@@ -130,7 +143,9 @@ describe("an outcome owed after a drop", () => {
     const r = rooms();
     const p = await pair(r.home);
     await drop(r.home, p.alice, p.a);
-    expect((await api(p.alice, "POST", "/confirm", { match_id: p.matchId, confirmed: true })).status).toBe(202);
+    expect((await api(p.alice, "POST", "/confirm", { match_id: p.matchId, confirmed: true })).status).toBe(
+      202,
+    );
     await p.b.next("partner_confirmed");
     p.b.send({ type: "confirm", matchId: p.matchId });
     await p.b.next("match_ready");
