@@ -5,7 +5,7 @@ import { ENDED_ROW_RETENTION_MS } from "../../src/bucket/bucketStorage.ts";
 import { withDatabase } from "../../src/db/connect.ts";
 import { matches, matchRequests } from "../../src/db/schema.ts";
 import { type RowCounts, rowsWritten, watchRows } from "./rowCounts.ts";
-import { advanceAndRunAlarm, bucketStub, join, matchedPair, uniqueRoom } from "./socketClient.ts";
+import { advanceAndRunAlarm, bucketStub, confirmedPair, join, uniqueRoom } from "./socketClient.ts";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -21,6 +21,13 @@ async function recorded(room: string) {
     const m = await db.select({ s: matches.status }).from(matches).where(eq(matches.bucket, room));
     return { requests: r.map((x) => x.s).sort(), matches: m.map((x) => x.s) };
   });
+}
+
+/** Rows written through SQL (the object's own tables), leaving out alarms and KV calls. */
+function sqlRows(counts: RowCounts): number {
+  return Object.entries(counts.byTable)
+    .filter(([table]) => !table.startsWith("("))
+    .reduce((sum, [, n]) => sum + n, 0);
 }
 
 /** Deliver what is owed to Postgres, then prune once the ended rows are past their retention. */
@@ -42,16 +49,15 @@ describe("rows a bucket writes", () => {
     const room = uniqueRoom();
     const stub = bucketStub(room);
     await watchRows(stub);
-    const { a, b, matchId } = await matchedPair(room, "a", "b");
-    a.send({ type: "confirm", matchId });
-    await b.next("partner_confirmed");
-    b.send({ type: "confirm", matchId });
-    await a.next("match_ready");
-    await b.next("match_ready");
+    await confirmedPair(room, "a", "b");
     const { delivered, pruned } = await deliverThenPrune(room);
     vi.useRealTimers();
     expect(await recorded(room)).toEqual({ requests: ["CONFIRMED", "CONFIRMED"], matches: ["confirmed"] });
     console.log("confirmed match", JSON.stringify({ delivered, pruned }));
+    // Each step writes each changed row once (five request writes, three match writes), plus the
+    // socket's token expiry and the delivery's watermark; the prune deletes the three rows.
+    expect(sqlRows(delivered)).toBeLessThanOrEqual(10);
+    expect(sqlRows(pruned)).toBeLessThanOrEqual(14);
   });
 
   it("for a request cancelled by leave", async () => {
@@ -65,6 +71,8 @@ describe("rows a bucket writes", () => {
     vi.useRealTimers();
     expect(await recorded(room)).toEqual({ requests: ["CANCELLED"], matches: [] });
     console.log("cancelled", JSON.stringify({ delivered, pruned }));
+    expect(sqlRows(delivered)).toBeLessThanOrEqual(4);
+    expect(sqlRows(pruned)).toBeLessThanOrEqual(6);
   });
 
   it("for a request that times out", async () => {
@@ -78,5 +86,7 @@ describe("rows a bucket writes", () => {
     vi.useRealTimers();
     expect(await recorded(room)).toEqual({ requests: ["TIMED_OUT"], matches: [] });
     console.log("timed out", JSON.stringify({ delivered, pruned }));
+    expect(sqlRows(delivered)).toBeLessThanOrEqual(4);
+    expect(sqlRows(pruned)).toBeLessThanOrEqual(6);
   });
 });

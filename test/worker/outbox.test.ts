@@ -1,17 +1,12 @@
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { count, eq, sql } from "drizzle-orm";
-import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DatabaseTimeoutError, withDatabase } from "../../src/db/connect.ts";
 import { matches, matchRequests } from "../../src/db/schema.ts";
 import { matchHistorySchema, popularTopicsSchema } from "../../src/records/recordSchemas.ts";
+import { alarmAfter, database } from "./databaseLink.ts";
 import { api } from "./httpClient.ts";
-import { bucketStub, matchedPair, uniqueRoom, userIn } from "./socketClient.ts";
-
-/** Cut or restore the Worker's link to Postgres (test/setup/switchableLink.ts). */
-async function database(state: "up" | "down" | "hang") {
-  const res = await fetch(`${inject("databaseSwitchUrl")}/${state}`, { method: "POST" });
-  expect(await res.json()).toEqual({ up: state === "up" });
-}
+import { bucketStub, confirmedPair, uniqueRoom, userIn } from "./socketClient.ts";
 
 /** Records the bucket still owes Postgres: its rows with a version above the delivered one. */
 async function outboxSize(room: string): Promise<number> {
@@ -40,17 +35,6 @@ async function rowsFor(room: string) {
   });
 }
 
-/** Run the actor's alarm as if `ms` had passed (delivery backs off after failures); false if none was set. */
-async function alarmAfter(room: string, ms: number): Promise<boolean> {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Date.now() + ms);
-  try {
-    return await runDurableObjectAlarm(bucketStub(room));
-  } finally {
-    vi.useRealTimers();
-  }
-}
-
 /** Version of every Postgres row of a bucket, by id. */
 async function versionsFor(room: string): Promise<Record<string, number>> {
   return withDatabase(env.DATABASE_URL!, env.NEON_WS_PROXY, async (db) => {
@@ -69,12 +53,7 @@ async function versionsFor(room: string): Promise<Record<string, number>> {
 /** Play `pairs` complete matches in `room`: both sides confirm and get match_ready. */
 async function playMatches(room: string, pairs: number) {
   for (let i = 0; i < pairs; i++) {
-    const { a, b, matchId } = await matchedPair(room, `a${i}`, `b${i}`);
-    a.send({ type: "confirm", matchId });
-    await b.next("partner_confirmed");
-    b.send({ type: "confirm", matchId });
-    await a.next("match_ready");
-    await b.next("match_ready");
+    await confirmedPair(room, `a${i}`, `b${i}`);
   }
 }
 
