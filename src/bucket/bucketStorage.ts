@@ -13,9 +13,10 @@ import type { OutboxEntry } from "../records/deliverRecords.ts";
  * match is one row of a `WITHOUT ROWID` table keyed by its id, with no secondary index: live
  * state is held in memory, and what needs a scan (waking, pruning) is rare. The rows are also
  * the outbox: a row that Postgres must learn about carries the `version` it will be stored
- * with, and those above the `delivered` watermark are what is owed. Postgres keeps every
- * request's outcome and every match, so a row is owed when it has ended (a guest entry never:
- * its home records the request); live versions would only be overwritten there.
+ * with, and those above the `delivered` watermark are what is owed. Postgres keeps every match
+ * (each version: its participants can look it up there while it is proposed) and every
+ * request's outcome, so a request row is owed once it has ended (a guest entry never: its home
+ * records the request); nobody reads a live request from Postgres.
  * docs/storage-bucket.md has the counts behind this.
  */
 export const ENDED_ROW_RETENTION_MS = 3_600_000;
@@ -91,9 +92,9 @@ export class BucketStorage {
     // Only flexible requests make messages: most steps have none, and allocate nothing for them.
     if (!step.wroteAnything && !step.effects.some((e) => e.kind === "peer")) return;
     const owed: [string, { kind: Kind; version: number } | null][] = [];
-    const owe = (kind: Kind, id: string, ended: boolean): number | null => {
-      if (!recordOutbox || !ended) {
-        // Only an object upgraded from version 1 can owe a live row: its outcome will be owed.
+    const owe = (kind: Kind, id: string, owedNow: boolean): number | null => {
+      if (!recordOutbox || !owedNow) {
+        // Only an object upgraded from version 1 can owe a live request: its outcome will be owed.
         if (this.#owed.has(id)) owed.push([id, null]);
         return null;
       }
@@ -122,7 +123,8 @@ export class BucketStorage {
             m.status,
             m.createdAt,
             m.endedAt,
-            owe("match", m.id, m.endedAt !== null),
+            // Every match is shown from Postgres (`GET /matches/{id}`, history) from the proposal on.
+            owe("match", m.id, true),
             JSON.stringify(m),
           );
         }
