@@ -324,7 +324,7 @@ export class BucketStorage {
  * unchanged. What their outbox still owed becomes owed rows with versions above every number it
  * handed out (an entry whose row was pruned meanwhile comes back as that row until delivered),
  * and the watermark starts at that last number, so every later write still outranks what
- * Postgres holds.
+ * Postgres holds. Messages for other buckets keep their numbers.
  */
 function upgradeStorage(sql: SqlStorage): void {
   const tables = new Set(
@@ -340,6 +340,7 @@ function upgradeStorage(sql: SqlStorage): void {
   if (version > SCHEMA_VERSION)
     throw new Error(`bucket storage is at schema ${version}, newer than this code`);
   if (tables.has("meta")) sql.exec("ALTER TABLE meta RENAME TO meta_v1");
+  if (tables.has("peer_outbox")) sql.exec("ALTER TABLE peer_outbox RENAME TO peer_outbox_v1");
   for (const table of ["requests", "matches"])
     if (tables.has(table)) sql.exec(`ALTER TABLE ${table} RENAME TO ${table}_v1`);
   sql.exec(`
@@ -356,11 +357,14 @@ function upgradeStorage(sql: SqlStorage): void {
       id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at INTEGER NOT NULL,
       ended_at INTEGER, version INTEGER, body TEXT NOT NULL) WITHOUT ROWID;
     -- Messages for other buckets (flexible requests), kept until delivered, in order per room.
-    CREATE TABLE IF NOT EXISTS peer_outbox (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, body TEXT NOT NULL);
+    -- A new message is numbered above every one stored, and a batch in flight is still stored,
+    -- so plain rowids keep the order; AUTOINCREMENT would write sqlite_sequence too.
+    CREATE TABLE peer_outbox (seq INTEGER PRIMARY KEY, room TEXT NOT NULL, body TEXT NOT NULL);
   `);
   if (tables.has("meta"))
     sql.exec("INSERT INTO meta (key, value) SELECT key, value FROM meta_v1; DROP TABLE meta_v1");
+  if (tables.has("peer_outbox"))
+    sql.exec("INSERT INTO peer_outbox SELECT seq, room, body FROM peer_outbox_v1; DROP TABLE peer_outbox_v1");
   if (tables.has("requests"))
     sql.exec(`INSERT INTO requests (id, user_id, status, ended_at, version, body)
       SELECT id, user_id, status, ended_at, NULL, body FROM requests_v1; DROP TABLE requests_v1`);

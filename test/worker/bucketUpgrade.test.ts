@@ -40,7 +40,7 @@ async function asVersion1(room: string, outbox: (rows: Map<string, string>) => O
       )
       .toArray();
     const meta = sql.exec<{ key: string; value: number }>("SELECT key, value FROM meta").toArray();
-    sql.exec("DROP TABLE requests; DROP TABLE matches; DROP TABLE meta");
+    sql.exec("DROP TABLE requests; DROP TABLE matches; DROP TABLE meta; DROP TABLE peer_outbox");
     // As the code before the schema version created them.
     sql.exec(`
       CREATE TABLE requests (
@@ -55,6 +55,7 @@ async function asVersion1(room: string, outbox: (rows: Map<string, string>) => O
       CREATE INDEX matches_created ON matches (created_at);
       CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER);
       CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE peer_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL, body TEXT NOT NULL);
     `);
     for (const r of requestRows)
       sql.exec("INSERT INTO requests VALUES (?, ?, ?, ?, ?)", r.id, r.user_id, r.status, r.ended_at, r.body);
@@ -133,7 +134,9 @@ describe("a bucket written by the code before the schema version", () => {
     expect(view).toMatchObject({ status: 200, json: { status: "CONFIRMED", match: { id: matchId } } });
     const tables = await runInDurableObject(bucketStub(room), (_actor, state) =>
       state.storage.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name IN ('outbox', 'requests_live')")
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE name IN ('outbox', 'requests_live') OR sql LIKE '%AUTOINCREMENT%'",
+        )
         .toArray(),
     );
     expect(tables).toEqual([]);
