@@ -41,7 +41,7 @@ export class BucketStorage {
   #version: number;
   /** Versions at or below this have reached Postgres. */
   #delivered: number;
-  /** Rows owed to Postgres, by id: their kind and the version owed. */
+  /** Rows owed to Postgres, by id: their kind and the version owed, in the order of versions. */
   readonly #owed = new Map<string, { kind: Kind; version: number }>();
   /** When each match of the last hour was created, oldest first (`matchedSince`). */
   readonly #created = new Map<string, number>();
@@ -52,18 +52,19 @@ export class BucketStorage {
     storage.transactionSync(() => upgradeStorage(this.#sql));
     this.#delivered = this.#meta("delivered") ?? 0;
     this.#version = this.#delivered;
+    const owed: [string, { kind: Kind; version: number }][] = [];
     for (const kind of ["match", "request"] as const) {
       const rows = this.#sql
-        .exec<{ id: string; version: number | null }>(
+        .exec<{ id: string; version: number }>(
           `SELECT id, version FROM ${TABLE[kind]} WHERE version IS NOT NULL`,
         )
         .toArray();
       for (const { id, version } of rows) {
-        if (version === null) continue;
         this.#version = Math.max(this.#version, version);
-        if (version > this.#delivered) this.#owed.set(id, { kind, version });
+        if (version > this.#delivered) owed.push([id, { kind, version }]);
       }
     }
+    for (const entry of owed.sort((a, b) => a[1].version - b[1].version)) this.#owed.set(...entry);
     const since = Date.now() - ENDED_ROW_RETENTION_MS;
     for (const row of this.#sql
       .exec<{ id: string; created_at: number }>(
@@ -148,8 +149,9 @@ export class BucketStorage {
       throw e;
     }
     for (const [id, entry] of owed) {
+      // Moved to the end: its new version is the highest.
+      this.#owed.delete(id);
       if (entry) this.#owed.set(id, entry);
-      else this.#owed.delete(id);
     }
     for (const m of step.matches.values()) {
       if (this.#created.has(m.id)) continue;
@@ -165,12 +167,15 @@ export class BucketStorage {
 
   /** The owed rows with the lowest versions, each as the newest version stored. */
   outboxBatch(limit: number): OutboxEntry[] {
-    const oldest = [...this.#owed.entries()].sort((a, b) => a[1].version - b[1].version).slice(0, limit);
-    return oldest.map(([id, { kind, version }]) => ({
-      seq: version,
-      kind,
-      body: this.#sql.exec<{ body: string }>(`SELECT body FROM ${TABLE[kind]} WHERE id = ?`, id).one().body,
-    }));
+    const batch: OutboxEntry[] = [];
+    for (const [id, { kind, version }] of this.#owed) {
+      if (batch.length === limit) break;
+      const { body } = this.#sql
+        .exec<{ body: string }>(`SELECT body FROM ${TABLE[kind]} WHERE id = ?`, id)
+        .one();
+      batch.push({ seq: version, kind, body });
+    }
+    return batch;
   }
 
   /** Versions up to `seq` have reached Postgres (a row written again since stays owed). */
@@ -178,7 +183,10 @@ export class BucketStorage {
     if (seq <= this.#delivered) return;
     this.#setMeta("delivered", seq);
     this.#delivered = seq;
-    for (const [id, { version }] of this.#owed) if (version <= seq) this.#owed.delete(id);
+    for (const [id, { version }] of this.#owed) {
+      if (version > seq) break;
+      this.#owed.delete(id);
+    }
   }
 
   /** Rooms with undelivered messages. */
