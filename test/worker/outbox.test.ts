@@ -89,6 +89,19 @@ describe("durable records through the outbox", () => {
     expect(await rowsFor(room)).toEqual({ requests: 6, matches: 3, statuses: Array(6).fill("CONFIRMED") });
   });
 
+  it("keeps records owed past their retention while Postgres is down, and delivers them", async () => {
+    const room = uniqueRoom();
+    await database("down");
+    await playMatches(room, 1);
+    // Well past the hour ended rows are kept: the prune runs, but these have not reached Postgres.
+    await alarmAfter(room, 2 * 3_600_000);
+    expect(await outboxSize(room)).toBe(3);
+    await database("up");
+    await alarmAfter(room, 3 * 3_600_000);
+    expect(await outboxSize(room)).toBe(0);
+    expect(await rowsFor(room)).toEqual({ requests: 2, matches: 1, statuses: ["CONFIRMED", "CONFIRMED"] });
+  });
+
   it("an actor evicted with a pending outbox still delivers it", async () => {
     const room = uniqueRoom();
     await database("down");
