@@ -20,7 +20,7 @@ import { RegistryClient } from "../registry/RegistryClient.ts";
 import { TokenExpiries } from "../TokenExpiries.ts";
 import { parseBucketActorName } from "../tenancy.ts";
 import { BucketPeers } from "./BucketPeers.ts";
-import { BucketStorage, ENDED_ROW_RETENTION_MS } from "./bucketStorage.ts";
+import { BucketStorage, PRUNE_AFTER_MS } from "./bucketStorage.ts";
 import { FigureReporter } from "./FigureReporter.ts";
 import {
   type JoinWish,
@@ -107,7 +107,7 @@ export class BucketActor extends Server<Env> {
     );
     this.#watchers = new RequestWatchers(env, tenant, ctx.storage);
     this.#pruneAt = this.#storage.oldestEndedAt();
-    if (this.#pruneAt !== null) this.#pruneAt += ENDED_ROW_RETENTION_MS;
+    if (this.#pruneAt !== null) this.#pruneAt += PRUNE_AFTER_MS;
     this.#reporter = new FigureReporter(env, tenant, roomName(room), () => ({
       waiting: this.#state.queue.length,
       live: this.#state.requests.size,
@@ -276,7 +276,7 @@ export class BucketActor extends Server<Env> {
     if (this.#pruneAt !== null && this.#pruneAt <= clock.now) {
       this.#storage.pruneEnded(clock.now);
       const oldest = this.#storage.oldestEndedAt();
-      this.#pruneAt = oldest === null ? null : oldest + ENDED_ROW_RETENTION_MS;
+      this.#pruneAt = oldest === null ? null : oldest + PRUNE_AFTER_MS;
     }
     this.#peers.retryIfDue(clock.now);
     // Outcomes nobody came back for within the grace: the user is free to join again.
@@ -638,7 +638,7 @@ export class BucketActor extends Server<Env> {
     for (const r of step.requests.values()) {
       // A guest entry holds no claim: its home's request does.
       if (r.endedAt === null || r.home !== null) continue;
-      this.#pruneAt ??= r.endedAt + ENDED_ROW_RETENTION_MS;
+      this.#pruneAt ??= r.endedAt + PRUNE_AFTER_MS;
       // An outcome still owed keeps the claim: the user is engaged until it is delivered.
       if (this.#owed.engages(r.userId, r.id, now)) continue;
       this.#registry.release(r.userId, r.id, r.recent);

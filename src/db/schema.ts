@@ -2,19 +2,19 @@ import { bigint, doublePrecision, index, pgTable, text, timestamp } from "drizzl
 import type { Part, Role } from "../matching/types.ts";
 
 /**
- * The durable record of every match and every request's outcome. Rows arrive from the bucket
- * actors' outboxes as idempotent upserts keyed by these ids, so a retried delivery never adds a
- * row; live state is the actors', never read back from here on the matching path.
+ * The durable record of every match and every request's outcome. Rows arrive from the actors'
+ * outboxes as idempotent upserts keyed by these ids, so a retried delivery never adds a row; live
+ * state is the actors', never read back from here on the matching path.
  *
- * `version` is the bucket actor's outbox `seq` of the write that produced the row as stored. A row
- * lives in exactly one bucket, whose outbox seq only grows, so it orders every version of a row:
- * an upsert applies only when its version is newer, so a retried or late (older) delivery never
- * moves a row backwards.
+ * `version` is the number the actor gave the write that produced the row as stored. A row lives
+ * in exactly one actor, whose numbers only grow, so it orders every version of a row: an upsert
+ * applies only when its version is newer, so a retried or late (older) delivery never moves a
+ * row backwards.
  *
  * Roles and ratings came later: rows recorded before have them null, so they stay nullable.
  */
 
-/** See the note above: the outbox seq of the newest version written. */
+/** See the note above: the actor's number for the newest version written. */
 const version = () => bigint("version", { mode: "number" }).notNull().default(0);
 
 /** Every row belongs to one tenant (docs/operations.md, "Tenants"); rows from before tenants are the default's. */

@@ -2,8 +2,8 @@ import type { OutboxEntry } from "./deliverRecords.ts";
 
 /**
  * An actor's outbox table in its own SQLite: rows written in the same transaction as the facts
- * they carry, read in order and dropped once delivered (`OutboxDelivery`). Buckets and users'
- * own objects (challenge matches) keep one each.
+ * they carry, read in order and dropped once delivered (`OutboxDelivery`). Users' own objects keep
+ * one for challenge matches; a bucket's ended rows are its outbox (`BucketStorage`).
  */
 export class ActorOutbox {
   readonly #sql: SqlStorage;

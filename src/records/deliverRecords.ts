@@ -6,7 +6,7 @@ import { type Bucket, roomName } from "../protocol/values.ts";
 import { DEFAULT_TENANT } from "../tenancy.ts";
 import { outboxMatchSchema, outboxRequestSchema } from "./recordSchemas.ts";
 
-/** One row of a bucket actor's outbox, as stored there. */
+/** One record an actor owes Postgres: the version it is stored with (`seq`), its kind and body. */
 export type OutboxEntry = { seq: number; kind: "request" | "match"; body: string };
 
 type RequestRow = typeof matchRequests.$inferInsert;
@@ -26,7 +26,7 @@ const TERMINAL_REQUEST_STATUSES = sql.raw(`('CONFIRMED', 'CANCELLED', 'TIMED_OUT
  * kept by a user's own object, `bucket` null) is that one's.
  *
  * Every row is an upsert keyed by id, applied only when it is newer than what is stored: the
- * entry's outbox `seq` is stored as the row's `version`, and a bucket's seq only grows, so a
+ * entry's `seq` is stored as the row's `version`, and an actor's seqs only grow, so a
  * retried batch changes nothing and an older version arriving after a newer one is ignored. As a
  * second guard, a request or match that has ended is never turned back into a live one.
  *

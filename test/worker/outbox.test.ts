@@ -1,21 +1,24 @@
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { count, eq, sql } from "drizzle-orm";
-import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DatabaseTimeoutError, withDatabase } from "../../src/db/connect.ts";
 import { matches, matchRequests } from "../../src/db/schema.ts";
 import { matchHistorySchema, popularTopicsSchema } from "../../src/records/recordSchemas.ts";
+import { alarmAfter, database } from "./databaseLink.ts";
 import { api } from "./httpClient.ts";
-import { bucketStub, matchedPair, uniqueRoom, userIn } from "./socketClient.ts";
+import { bucketStub, confirmedPair, uniqueRoom, userIn } from "./socketClient.ts";
 
-/** Cut or restore the Worker's link to Postgres (test/setup/switchableLink.ts). */
-async function database(state: "up" | "down" | "hang") {
-  const res = await fetch(`${inject("databaseSwitchUrl")}/${state}`, { method: "POST" });
-  expect(await res.json()).toEqual({ up: state === "up" });
-}
-
+/** Records the bucket still owes Postgres: its rows with a version above the delivered one. */
 async function outboxSize(room: string): Promise<number> {
   return runInDurableObject(bucketStub(room), (_actor, state) =>
-    Number(state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n),
+    Number(
+      state.storage.sql
+        .exec<{ n: number }>(
+          `SELECT count(*) AS n FROM (SELECT version FROM requests UNION ALL SELECT version FROM matches)
+           WHERE version > (SELECT value FROM meta WHERE key = 'delivered')`,
+        )
+        .one().n,
+    ),
   );
 }
 
@@ -30,17 +33,6 @@ async function rowsFor(room: string) {
       .where(eq(matchRequests.bucket, room));
     return { requests: r!.n, matches: m!.n, statuses: statuses.map((s) => s.status).sort() };
   });
-}
-
-/** Run the actor's alarm as if `ms` had passed (delivery backs off after failures); false if none was set. */
-async function alarmAfter(room: string, ms: number): Promise<boolean> {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Date.now() + ms);
-  try {
-    return await runDurableObjectAlarm(bucketStub(room));
-  } finally {
-    vi.useRealTimers();
-  }
 }
 
 /** Version of every Postgres row of a bucket, by id. */
@@ -61,12 +53,7 @@ async function versionsFor(room: string): Promise<Record<string, number>> {
 /** Play `pairs` complete matches in `room`: both sides confirm and get match_ready. */
 async function playMatches(room: string, pairs: number) {
   for (let i = 0; i < pairs; i++) {
-    const { a, b, matchId } = await matchedPair(room, `a${i}`, `b${i}`);
-    a.send({ type: "confirm", matchId });
-    await b.next("partner_confirmed");
-    b.send({ type: "confirm", matchId });
-    await a.next("match_ready");
-    await b.next("match_ready");
+    await confirmedPair(room, `a${i}`, `b${i}`);
   }
 }
 
@@ -115,6 +102,19 @@ describe("durable records through the outbox", () => {
     expect(await rowsFor(room)).toEqual({ requests: 6, matches: 3, statuses: Array(6).fill("CONFIRMED") });
   });
 
+  it("keeps records owed past their retention while Postgres is down, and delivers them", async () => {
+    const room = uniqueRoom();
+    await database("down");
+    await playMatches(room, 1);
+    // Well past the hour ended rows are kept: the prune runs, but these have not reached Postgres.
+    await alarmAfter(room, 2 * 3_600_000);
+    expect(await outboxSize(room)).toBe(3);
+    await database("up");
+    await alarmAfter(room, 3 * 3_600_000);
+    expect(await outboxSize(room)).toBe(0);
+    expect(await rowsFor(room)).toEqual({ requests: 2, matches: 1, statuses: ["CONFIRMED", "CONFIRMED"] });
+  });
+
   it("an actor evicted with a pending outbox still delivers it", async () => {
     const room = uniqueRoom();
     const warned = deliveryWarnings();
@@ -130,27 +130,32 @@ describe("durable records through the outbox", () => {
     expect(await rowsFor(room)).toMatchObject({ requests: 2, matches: 1 });
   });
 
-  it("drains a backlog of thousands of entries a bounded share per delivery, ending at the newest versions", async () => {
+  it("drains a backlog of thousands of records a bounded share per delivery, each at its newest version", async () => {
     const room = uniqueRoom();
     const warned = deliveryWarnings();
     await database("down");
     await playMatches(room, 2);
-    // Copy the entries (same rows, newer versions) until the backlog spans many batches.
+    // Copies of the ended requests under new ids (each owed at a version of its own) until the
+    // backlog spans many batches; the actor learns what it owes when it wakes.
     const { backlog, newest } = await runInDurableObject(bucketStub(room), (_actor, state) => {
       const sql = state.storage.sql;
-      while (sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n < 4_500) {
-        sql.exec("INSERT INTO outbox (kind, body) SELECT kind, body FROM outbox");
+      const owed = () =>
+        sql.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE version IS NOT NULL").one().n;
+      while (owed() < 4_500) {
+        // Each copy is named after its version, which no other row has.
+        sql.exec(`INSERT INTO requests (id, user_id, status, ended_at, version, body)
+          SELECT id || '-' || (version + top), user_id, status, ended_at, version + top,
+            json_set(body, '$.id', id || '-' || (version + top))
+          FROM requests, (SELECT max(version) AS top FROM requests) WHERE version IS NOT NULL`);
       }
       const rows = sql
-        .exec<{ id: string; seq: number }>(
-          "SELECT json_extract(body, '$.id') AS id, max(seq) AS seq FROM outbox GROUP BY id",
+        .exec<{ id: string; version: number }>(
+          "SELECT id, version FROM requests WHERE version IS NOT NULL UNION ALL SELECT id, version FROM matches",
         )
         .toArray();
-      return {
-        backlog: sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
-        newest: Object.fromEntries(rows.map((r) => [r.id, r.seq])),
-      };
+      return { backlog: rows.length, newest: Object.fromEntries(rows.map((r) => [r.id, r.version])) };
     });
+    await evictDurableObject(bucketStub(room));
     // A failed attempt first: its backoff keeps the real alarm far off while we drive it.
     expect(await alarmAfter(room, 120_000)).toBe(true);
     expect(await outboxSize(room)).toBe(backlog);
@@ -165,8 +170,8 @@ describe("durable records through the outbox", () => {
       expect(await alarmAfter(room, 120_000 * (i + 1))).toBe(true);
     }
     expect(await outboxSize(room)).toBe(0);
-    expect(await rowsFor(room)).toEqual({ requests: 4, matches: 2, statuses: Array(4).fill("CONFIRMED") });
-    // Every batch landed: each row carries the version of its last copy.
+    expect(await rowsFor(room)).toMatchObject({ requests: backlog - 2, matches: 2 });
+    // Every batch landed: each row carries its newest version.
     expect(await versionsFor(room)).toEqual(newest);
   });
 

@@ -137,3 +137,14 @@ export async function matchedPair(room: string, a = "alice", b = "bob") {
   expect(fa.matchId).toBe(fb.matchId);
   return { a: first.socket, b: second.socket, matchId: fa.matchId, requestA: first.queued.requestId };
 }
+
+/** Two users matched, then both confirm and get `match_ready`. */
+export async function confirmedPair(room: string, a = "alice", b = "bob") {
+  const pair = await matchedPair(room, a, b);
+  pair.a.send({ type: "confirm", matchId: pair.matchId });
+  await pair.b.next("partner_confirmed");
+  pair.b.send({ type: "confirm", matchId: pair.matchId });
+  await pair.a.next("match_ready");
+  await pair.b.next("match_ready");
+  return pair;
+}
