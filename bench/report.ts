@@ -89,6 +89,8 @@ export function rowsSummary(rows: RowsResult | null | undefined): Record<string,
   return {
     rowsPerMatch: rows?.rowsPerMatch ?? null,
     rowsPerMatchBusy: rows?.rowsPerMatchBusy ?? null,
+    rowsPerMatchWithChannels: rows?.rowsPerMatchWithChannels ?? null,
+    requestsPerMatchWithChannels: rows?.requestsPerMatchWithChannels ?? null,
     rowsPerCancelled: rows?.rowsPerCancelled ?? null,
     rowsPerTimedOut: rows?.rowsPerTimedOut ?? null,
     requestsPerMatch: rows?.requestsPerMatch ?? null,

@@ -13,7 +13,8 @@ export type Usage = {
   requests: Record<string, Partial<Record<RequestKind, number>>>;
 };
 
-export type Outcome = "match" | "cancelled" | "timedOut";
+/** `matchWithChannels`: a confirmed match whose two users have their own channel open. */
+export type Outcome = "match" | "matchWithChannels" | "cancelled" | "timedOut";
 
 /** One scenario: `count` outcomes of one kind, then the prune of what they left. */
 export type RowsScenario = {
@@ -51,6 +52,9 @@ export type RowsResult = {
   lateRows: number;
   rowsPerMatch: number | null;
   rowsPerMatchBusy: number | null;
+  /** A quiet match with both users' own channels open (`/parties/user/{id}`). */
+  rowsPerMatchWithChannels: number | null;
+  requestsPerMatchWithChannels: number | null;
   rowsPerCancelled: number | null;
   rowsPerTimedOut: number | null;
   requestsPerMatch: number | null;
@@ -148,9 +152,8 @@ export function rowsResult(
   end: Pick<MeterSnapshot, "size" | "lateRows">,
   prices: Prices,
 ): RowsResult {
-  const first = (outcome: Outcome, name?: string) =>
-    scenarios.find((s) => s.outcome === outcome && s.count > 0 && (name === undefined || s.name === name))
-      ?.per ?? null;
+  const first = (outcome: Outcome) =>
+    scenarios.find((s) => s.outcome === outcome && s.count > 0)?.per ?? null;
   const match = first("match");
   const busy = scenarios.filter((s) => s.outcome === "match" && s.count > 0)[1]?.per ?? null;
   return {
@@ -160,6 +163,8 @@ export function rowsResult(
     lateRows: end.lateRows,
     rowsPerMatch: match?.rows ?? null,
     rowsPerMatchBusy: busy?.rows ?? null,
+    rowsPerMatchWithChannels: first("matchWithChannels")?.rows ?? null,
+    requestsPerMatchWithChannels: first("matchWithChannels")?.requests ?? null,
     rowsPerCancelled: first("cancelled")?.rows ?? null,
     rowsPerTimedOut: first("timedOut")?.rows ?? null,
     requestsPerMatch: match?.requests ?? null,

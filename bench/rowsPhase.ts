@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import WebSocket from "ws";
 import type { MeterSnapshot } from "./meterSnapshot.ts";
 import { pool } from "./pool.ts";
 import { PRICES } from "./prices.ts";
@@ -121,6 +122,37 @@ async function onePair(
 
 type Minted = { id: string; token: string };
 
+/** The user's own channel (`/parties/user/{id}`), open; null if it did not open within 5 s. */
+async function openChannel(wsBase: string, u: Minted): Promise<{ close(): Promise<void> } | null> {
+  const ws = new WebSocket(`${wsBase}/parties/user/${encodeURIComponent(u.id)}?token=${u.token}`);
+  const opened = await Promise.race([
+    new Promise<boolean>((done) => {
+      ws.once("open", () => done(true));
+      ws.once("error", () => done(false));
+      ws.once("unexpected-response", () => done(false));
+    }),
+    sleep(5_000).then(() => false),
+  ]);
+  if (!opened) {
+    ws.terminate();
+    return null;
+  }
+  return {
+    close: () =>
+      new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          ws.terminate();
+          done();
+        }, 3_000);
+        ws.once("close", () => {
+          clearTimeout(timer);
+          done();
+        });
+        ws.close(1000);
+      }),
+  };
+}
+
 export async function runRowsPhase(input: RowsInput): Promise<RowsResult> {
   const { base, wsBase, plan, progress } = input;
   const scenarios: RowsScenario[] = [];
@@ -169,6 +201,30 @@ export async function runRowsPhase(input: RowsInput): Promise<RowsResult> {
     let ready = 0;
     for (const [i, room] of quietRooms.entries()) {
       if (await onePair(wsBase, room, users[2 * i]!, users[2 * i + 1]!, (l) => progress.log(l))) ready++;
+      progress.set(i + 1);
+    }
+    progress.end(`${ready} confirmed`);
+    return ready;
+  });
+
+  // The same, with both users' own channel open first (as the demo page keeps it): what a
+  // watched request adds (the registry's note of it, the request updates the channel hears).
+  // Users who have had their channel before: a user's object is created once in its life.
+  const channelUsers = await input.mint("rh", quietRooms.length * 2);
+  await pool(channelUsers, 4, async (u) => (await openChannel(wsBase, u))?.close());
+  await settled(base);
+  await prune(base);
+  await scenario("match, quiet bucket, own channels open", "matchWithChannels", async () => {
+    const users = channelUsers;
+    progress.start("rows: pairs one at a time, each user's channel open", quietRooms.length);
+    let ready = 0;
+    for (const [i, room] of quietRooms.entries()) {
+      const pair = [users[2 * i]!, users[2 * i + 1]!];
+      const channels = await Promise.all(pair.map((u) => openChannel(wsBase, u)));
+      if (channels.every((c) => c !== null)) {
+        if (await onePair(wsBase, room, pair[0]!, pair[1]!, (l) => progress.log(l))) ready++;
+      } else progress.log(`  a channel in ${room} did not open`);
+      await Promise.all(channels.map((c) => c?.close()));
       progress.set(i + 1);
     }
     progress.end(`${ready} confirmed`);
