@@ -86,6 +86,7 @@ describe("rowsResult", () => {
     const r = rowsResult(
       [
         scenario("quiet", "match", 60, 10),
+        scenario("watched", "matchWithChannels", 70, 23),
         scenario("busy", "match", 50, 4),
         scenario("left", "cancelled", 20, 5),
         scenario("late", "timedOut", 25, 8),
@@ -95,6 +96,7 @@ describe("rowsResult", () => {
     );
     expect(r.rowsPerMatch).toBe(60);
     expect(r.rowsPerMatchBusy).toBe(50);
+    expect([r.rowsPerMatchWithChannels, r.requestsPerMatchWithChannels]).toEqual([70, 23]);
     expect(r.rowsPerCancelled).toBe(20);
     expect(r.rowsPerTimedOut).toBe(25);
     expect(r.requestsPerMatch).toBe(10);

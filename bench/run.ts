@@ -107,6 +107,7 @@ Figures on the last line:
   rowsPerMatch          SQLite rows written (index entries, KV keys and alarms included) per
                         confirmed match, every Durable Object class, the prune included; each pair
                         alone in its bucket (rowsPerMatchBusy: a burst into one bucket)
+  rowsPerMatchWithChannels   the quiet match with both users' own channel open (and its requests)
   rowsPerCancelled/TimedOut  the same per request that left / whose queue time ran out
   requestsPerMatch      Durable Object requests per confirmed match as billed (WebSocket messages 20:1)
   usdPerMillionMatches  rowsPerMatch and requestsPerMatch at list prices (bench/prices.ts)`;
