@@ -8,8 +8,7 @@ import {
   sustainedStep,
   vsFloorSummary,
 } from "./figures.ts";
-import type { SinglePairResult } from "./report.ts";
-import type { PhaseResult } from "./run.ts";
+import type { PhaseResult, SinglePairResult } from "./results.ts";
 import type { Dist, PhaseFigures } from "./stats.ts";
 
 const d = (p50: number, p99: number, n = 50): Dist => ({ n, p50, p90: p99, p99, max: p99, mean: p50 });

@@ -1,5 +1,4 @@
-import type { Results } from "./report.ts";
-import type { PhaseResult } from "./run.ts";
+import type { PhaseResult, Results } from "./results.ts";
 
 /**
  * The headline figures of one run (sustained rate, burst, CPU per join, single pair, memory) and

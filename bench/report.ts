@@ -1,15 +1,12 @@
-import type { CoreResult } from "./core.ts";
 import { runFigures, SUSTAIN_P99_MS, VS_FLOOR_TARGETS, type VsFloor } from "./figures.ts";
-import { type IncompatibleJoinResult, incompatibleFigures } from "./incompatible.ts";
-import type { IncompatibleCoreResult } from "./incompatibleCore.ts";
-import type { MultiBucketResult } from "./multiBucketPhase.ts";
-import type { MemorySeries, PhaseResult } from "./run.ts";
+import { incompatibleFigures } from "./incompatible.ts";
+import type { MemorySeries, PhaseResult, Results, Target } from "./results.ts";
+import type { RowsResult } from "./rows.ts";
 import type { Dist } from "./stats.ts";
 
-/** The table on stdout, the SVG chart and the one-line JSON summary, all from one Results. */
+export type { Results, SinglePairResult, Target } from "./results.ts";
 
-/** What a run measured: the service, or the runtime floor that bounds it (bench/floor/). */
-export type Target = { name: "service" | "floor" | "floor+claim"; description: string };
+/** The table on stdout, the SVG chart and the one-line JSON summary, all from one Results. */
 
 export const TARGETS_MEASURED = {
   service: {
@@ -28,19 +25,6 @@ export const TARGETS_MEASURED = {
   },
 } as const satisfies Record<string, Target>;
 
-/** Pairs run one at a time, each alone in a fresh bucket: what one match costs with nothing else on. */
-export type SinglePairResult = {
-  pairs: number;
-  /** Pairs that did not end with both sides matched to each other, the second after the first queued. */
-  failed: number;
-  /** What went wrong with the failed pairs, by kind. */
-  errorKinds: Record<string, number>;
-  /** The second user's join start -> its `match_found`, over the pairs that completed. */
-  secondJoinToFound: Dist | null;
-  samples: number[];
-  wallSeconds: number;
-};
-
 /** What `--vs-floor` writes: both runs in full and the comparison. */
 export type VsFloorResults = {
   date: string;
@@ -50,50 +34,6 @@ export type VsFloorResults = {
   vsFloor: VsFloor;
   service: Results;
   floor: Results;
-};
-
-export type Results = {
-  date: string;
-  command: string;
-  target: Target;
-  machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; node: string };
-  plan: Record<string, unknown>;
-  server: Record<string, unknown>;
-  /** Times wrangler dev reloaded the Worker mid-run (a source file changed); null if unknown. */
-  serverReloads?: number | null;
-  core: CoreResult[];
-  /** The pure core's join into the incompatible bucket, with a FIFO pairing join timed alike. */
-  coreIncompatible: IncompatibleCoreResult;
-  phases: PhaseResult[];
-  singlePair: SinglePairResult | null;
-  /** Joins into the incompatible bucket end to end (null: skipped, as on the floor). */
-  incompatibleJoin: IncompatibleJoinResult | null;
-  /** Flexible requests across 10 buckets end to end (null: skipped, as on the floor). */
-  multiBucket?: MultiBucketResult | null;
-  memory: { held: MemorySeries; oneBucketEach: MemorySeries };
-  db: Record<string, unknown>;
-  sustainedJoinsPerSec: number;
-  /** The same for returning users (null when no returning steps ran). */
-  returningSustainedJoinsPerSec: number | null;
-  sustainedServedJoinsPerSec: number;
-  at500: Dist | null;
-  wallSeconds: number;
-  clientCpuTotalMs: number;
-  totals: { users: number; matched: number; ready: number; errors: number };
-  /** Primary: runtime workerd MB per 1,000 sockets held by one bucket actor (after hibernation if read). */
-  rssMbPer1kWaiting: number | null;
-  /** The same, read right after opening them, with every actor still in memory. */
-  rssMbPer1kWaitingActive: number | null;
-  /** The isolate's live heap per 1,000 of those sockets after 14 s idle (what objects keep). */
-  heapMbPer1kWaiting: number | null;
-  /** Whether rssMbPer1kWaiting was read after the actors hibernated. */
-  rssMbPer1kWaitingHibernated: boolean;
-  /** Same sockets, wrangler's proxy workerd (a `wrangler dev` cost). */
-  rssMbPer1kWaitingProxy: number | null;
-  /** How many held sockets that figure was read at. */
-  rssMbPer1kWaitingLevel: number | null;
-  /** Secondary: runtime workerd MB per 1,000 waiting sockets, one bucket each (DO instances). */
-  rssMbPer1kWaitingOneBucketEach: number | null;
 };
 
 export const TARGETS = {
@@ -140,7 +80,86 @@ export function summaryLine(r: Results): Record<string, unknown> {
     coreIncompatibleJoinUs: r.coreIncompatible.usPerIncompatibleJoin,
     coreFifoJoinUs: r.coreIncompatible.usPerFifoJoin,
     serverReloads: r.serverReloads ?? null,
+    ...rowsSummary(r.rows),
   };
+}
+
+/** The rows phase's figures for the last line. */
+export function rowsSummary(rows: RowsResult | null | undefined): Record<string, unknown> {
+  return {
+    rowsPerMatch: rows?.rowsPerMatch ?? null,
+    rowsPerMatchBusy: rows?.rowsPerMatchBusy ?? null,
+    rowsPerMatchWithChannels: rows?.rowsPerMatchWithChannels ?? null,
+    requestsPerMatchWithChannels: rows?.requestsPerMatchWithChannels ?? null,
+    rowsPerCancelled: rows?.rowsPerCancelled ?? null,
+    rowsPerTimedOut: rows?.rowsPerTimedOut ?? null,
+    requestsPerMatch: rows?.requestsPerMatch ?? null,
+    usdPerMillionMatches: rows?.usdPerMillionMatches ?? null,
+    pricesAsOf: rows?.prices.asOf ?? null,
+  };
+}
+
+/**
+ * Rows written per outcome by class and table (live, then at prune), object requests as billed,
+ * and the price at list prices.
+ */
+export function renderRows(rows: RowsResult): string {
+  const out: string[] = [];
+  const p = rows.prices;
+  out.push(
+    `Storage per outcome, from the runtime's counters (rows written incl. index entries; KV keys and alarms one row each). Prices as of ${p.asOf}: $${p.usdPerMillionRowsWritten.toFixed(2)} per million rows written, $${p.usdPerMillionRequests.toFixed(2)} per million requests, WebSocket messages ${p.webSocketMessagesPerRequest}:1.`,
+  );
+  const scenarios = rows.scenarios;
+  const keys = new Set<string>();
+  for (const sc of scenarios)
+    for (const [cls, tables] of Object.entries(sc.per.rowsByTable))
+      for (const table of Object.keys(tables)) keys.add(`${cls}\u0000${table}`);
+  const sorted = [...keys].sort();
+  const cell = (n: number | undefined) => (n === undefined ? "-" : String(n));
+  const per = (sc: (typeof scenarios)[number], cls: string, table: string, part: "live" | "prune") => {
+    const u = sc[part];
+    const n = u.rows[cls]?.[table];
+    return n === undefined || sc.count === 0 ? undefined : Math.round((n / sc.count) * 100) / 100;
+  };
+  out.push(
+    table(
+      ["class / table", ...scenarios.map((sc) => `${sc.name} (${sc.count}): live + prune`)],
+      [
+        ...sorted.map((k) => {
+          const [cls, tbl] = k.split("\u0000") as [string, string];
+          return [
+            `${cls} / ${tbl}`,
+            ...scenarios.map((sc) => {
+              const live = per(sc, cls, tbl, "live");
+              const pruned = per(sc, cls, tbl, "prune");
+              return live === undefined && pruned === undefined ? "-" : `${cell(live)} + ${cell(pruned)}`;
+            }),
+          ];
+        }),
+        [
+          "rows, total",
+          ...scenarios.map((sc) => `${sc.per.rowsLive} + ${sc.per.rowsPrune} = ${sc.per.rows}`),
+        ],
+        [
+          "requests (billed)",
+          ...scenarios.map(
+            (sc) =>
+              `${sc.per.requests} (${Object.entries(sc.per.requestsByClass)
+                .map(([c, n]) => `${c} ${n}`)
+                .join(", ")})`,
+          ),
+        ],
+        ["$ per million", ...scenarios.map((sc) => f(sc.per.usd, 2))],
+      ],
+    ),
+  );
+  const size = Object.entries(rows.size)
+    .map(([cls, s]) => `${cls} ${s.objects} objects, ${f(s.bytes / 1024, 0)} KiB`)
+    .join("; ");
+  out.push(`databaseSize at the end: ${size}`);
+  if (rows.lateRows > 0)
+    out.push(`WARNING: ${rows.lateRows} rows showed only after a statement's first step`);
+  return `${out.join("\n")}\n`;
 }
 
 // ---- table ------------------------------------------------------------------------------------
@@ -495,6 +514,7 @@ export function renderTable(r: Results, paths: { jsonPath: string; svgPath: stri
     ),
   );
   out.push("");
+  if (r.rows) out.push(renderRows(r.rows));
   out.push(
     `totals: ${r.totals.users} users, ${r.totals.matched} matched, ${r.totals.ready} ready, ${r.totals.errors} errors; wall ${f(r.wallSeconds, 0)} s; client CPU ${r.clientCpuTotalMs} ms`,
   );

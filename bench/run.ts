@@ -18,16 +18,18 @@ import { pool } from "./pool.ts";
 import { type FdStats, fdStats } from "./proc.ts";
 import { Progress } from "./progress.ts";
 import {
-  type Results,
+  renderRows,
   renderSvg,
   renderTable,
   renderVsFloor,
-  type SinglePairResult,
+  rowsSummary,
   summaryLine,
   TARGETS_MEASURED,
-  type Target,
   type VsFloorResults,
 } from "./report.ts";
+import type { MemorySeries, PhaseResult, Results, SinglePairResult, Target } from "./results.ts";
+import type { RowsResult } from "./rows.ts";
+import { ROWS_STACK_ENV, type RowsPlan, runRowsPhase } from "./rowsPhase.ts";
 import {
   externalStack,
   type Floor,
@@ -37,7 +39,7 @@ import {
   type Stack,
   startStack,
 } from "./stack.ts";
-import { analyze, dist, type PhaseFigures } from "./stats.ts";
+import { analyze, dist } from "./stats.ts";
 import { SimUser } from "./users.ts";
 
 /**
@@ -81,6 +83,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--vs-floor | --floor bare|clai
                      straight to the runtime workerd; the proxy relays every socket in a second
                      workerd, which production does not have
   --no-chart-copy    do not overwrite bench/latency.svg
+  --rows-only        only the rows phase: rows written and object requests per confirmed match,
+                     per cancelled and per timed-out request, by class and table, the prune
+                     included, and the price per million matches (its own server, metered)
+  --no-rows          skip the rows phase
 Figures on the last line:
   sustainedJoinsPerSec  highest steady rate whose hot-bucket p99 join -> match_found stayed under
                         50 ms with nobody lost (all matched and ready, no errors, not overloaded)
@@ -97,7 +103,14 @@ Figures on the last line:
                         null unless every joiner paired so; incompatibleJoinVsSinglePairMs = its
                         p50 - singlePairMs
   coreIncompatibleJoinUs the same join in the pure core in this process, µs (coreFifoJoinUs: the
-                        join that completes a FIFO pair, timed the same way)`;
+                        join that completes a FIFO pair, timed the same way)
+  rowsPerMatch          SQLite rows written (index entries, KV keys and alarms included) per
+                        confirmed match, every Durable Object class, the prune included; each pair
+                        alone in its bucket (rowsPerMatchBusy: a burst into one bucket)
+  rowsPerMatchWithChannels   the quiet match with both users' own channel open (and its requests)
+  rowsPerCancelled/TimedOut  the same per request that left / whose queue time ran out
+  requestsPerMatch      Durable Object requests per confirmed match as billed (WebSocket messages 20:1)
+  usdPerMillionMatches  rowsPerMatch and requestsPerMatch at list prices (bench/prices.ts)`;
 
 type Plan = {
   coreMs: number;
@@ -135,6 +148,8 @@ type Plan = {
   idleBudgetMs: number;
   /** Wait after each memory level for workerd to evict the idle actors (10 s), then read again. */
   hibernateWaitMs: number;
+  /** The rows phase (bench/rowsPhase.ts): outcomes per scenario. */
+  rows: RowsPlan;
 };
 
 const FULL: Plan = {
@@ -159,6 +174,7 @@ const FULL: Plan = {
   drainMs: 15_000,
   idleBudgetMs: 60_000,
   hibernateWaitMs: 14_000,
+  rows: { quietPairs: 20, busyPairs: 50, cancelled: 20, timedOut: 20 },
 };
 
 const QUICK: Plan = {
@@ -188,6 +204,8 @@ const QUICK: Plan = {
   drainMs: 6_000,
   idleBudgetMs: 8_000,
   hibernateWaitMs: 0,
+  // Row counts do not vary from one outcome to the next: a few of each are enough.
+  rows: { quietPairs: 5, busyPairs: 10, cancelled: 5, timedOut: 5 },
 };
 
 function parseList(text: string | undefined, fallback: number[]): number[] {
@@ -197,85 +215,6 @@ function parseList(text: string | undefined, fallback: number[]): number[] {
   if (list.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`bad list: ${text}`);
   return list;
 }
-
-export type PhaseResult = {
-  name: string;
-  kind: "warmup" | "burst" | "steady" | "returning";
-  /** Target joins/s into the hot bucket (steady steps). */
-  targetRate: number | null;
-  hot: PhaseFigures;
-  cold: PhaseFigures | null;
-  /** Stopped early: too many joins unfinished. */
-  overloaded: boolean;
-  wallSeconds: number;
-  cpu: CpuFigures;
-};
-
-export type CpuFigures = {
-  clientMs: number;
-  serverMs: Partial<Record<Role, number>>;
-  /** Server CPU per join (workerd runtime + proxy + wrangler), in µs. */
-  serverUsPerJoin: number | null;
-  clientUsPerJoin: number | null;
-};
-
-export type MemoryLevel = {
-  /** Level asked for; `opened` is what was reached (less when the time box ran out). */
-  waiting: number;
-  timeBoxed: boolean;
-  /** Sockets open and in the intended state (held: matched, unconfirmed; idle: queued). */
-  opened: number;
-  /** Joins started that did not end in that state. */
-  failed: number;
-  rssMb: Partial<Record<Role, number>>;
-  runtimeMb: number;
-  proxyMb: number;
-  /** runtime + proxy */
-  workerdMb: number;
-  deltaRuntimeMb: number;
-  deltaProxyMb: number;
-  deltaMb: number;
-  /** Runtime workerd (the Worker and every Durable Object) MB per 1,000 sockets over baseline. */
-  mbPer1k: number;
-  /** wrangler's proxy workerd (relays every socket; no production counterpart), MB per 1,000. */
-  proxyMbPer1k: number;
-  /** Both workerd processes together, MB per 1,000. */
-  workerdMbPer1k: number;
-  clientRssMb: number;
-  /** Open fds of the runtime workerd (sockets / files), and its soft RLIMIT_NOFILE. */
-  runtimeFds: FdStats | null;
-  proxyFds: FdStats | null;
-  /** The level was lowered so the runtime stays under 85 % of its fd limit. */
-  fdCapped: boolean;
-  /** Seconds to open this level's new sockets, and the join rate that makes. */
-  openSeconds: number;
-  joinsPerSec: number;
-  /** The same sockets read again once every actor has been idle long enough to be evicted. */
-  afterHibernation?: {
-    runtimeMb: number;
-    proxyMb: number;
-    mbPer1k: number;
-    proxyMbPer1k: number;
-    /** Sockets still open and in their state then (hibernation must not drop them). */
-    stillOpen: number;
-    /** Open fds then: evicted objects close their SQLite files, so fewer files show eviction. */
-    runtimeFds: FdStats | null;
-    /** The isolate's live heap then, after a full collection (what objects still hold). */
-    heapMb?: number;
-    heapMbPer1k?: number;
-  };
-};
-
-export type MemorySeries = {
-  what: string;
-  baselineWorkerdMb: number | null;
-  baselineRolesMb: Partial<Record<Role, number>>;
-  baselineRuntimeFds?: FdStats | null;
-  baselineProxyFds?: FdStats | null;
-  /** The runtime isolate's live heap (JS + its C++ heap) after a full collection, MB. */
-  baselineHeapMb?: number | null;
-  levels: MemoryLevel[];
-};
 
 type Values = {
   url?: string | undefined;
@@ -300,6 +239,8 @@ async function main(): Promise<number> {
       floor: { type: "string" },
       "vs-floor": { type: "boolean", default: false },
       "via-proxy": { type: "boolean", default: false },
+      "rows-only": { type: "boolean", default: false },
+      "no-rows": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     allowPositionals: false,
@@ -338,6 +279,13 @@ async function main(): Promise<number> {
     console.error(`--floor starts its own server; it cannot be combined with --url\n${USAGE}`);
     return 2;
   }
+  const rowsOnly = values["rows-only"];
+  // Rows need the metered entry, which only a server started here runs.
+  const withRows = !values["no-rows"] && floor === undefined && values.url === undefined;
+  if (rowsOnly && !withRows) {
+    console.error(`--rows-only starts its own server; not with --url, --floor or --no-rows\n${USAGE}`);
+    return 2;
+  }
   const secret = values.secret ?? process.env.JWT_SECRET ?? DEV_JWT_SECRET;
   const date = new Date();
   const stamp = date.toISOString().replace(/[:.]/g, "-");
@@ -346,6 +294,16 @@ async function main(): Promise<number> {
   const progress = new Progress();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
   const wallStart = performance.now();
+  const rowsLogPath = join(resultsDir, `${stamp}.rows.server.log`);
+
+  if (rowsOnly) {
+    const rows = await measureRows({ plan, secret, progress, logPath: rowsLogPath });
+    const jsonPath = join(resultsDir, `${stamp}.rows.json`);
+    writeFileSync(jsonPath, `${JSON.stringify({ date: date.toISOString(), command, rows }, null, 2)}\n`);
+    process.stdout.write(`${renderRows(rows)}\nfull results: ${jsonPath}\n`);
+    process.stdout.write(`${JSON.stringify({ date: date.toISOString(), ...rowsSummary(rows) })}\n`);
+    return 0;
+  }
 
   // 1. The pure core, before anything else competes for the CPU (once, also for --vs-floor).
   progress.start("core micro-benchmark", 1);
@@ -378,6 +336,7 @@ async function main(): Promise<number> {
       logPath: join(resultsDir, `${stamp}.server.log`),
       skipReturning: false,
     });
+    results.rows = withRows ? await measureRows({ plan, secret, progress, logPath: rowsLogPath }) : null;
     writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(svgPath, renderSvg(results));
     chartCopy();
@@ -403,6 +362,7 @@ async function main(): Promise<number> {
     logPath: join(resultsDir, `${stamp}.server.log`),
     skipReturning: false,
   });
+  serviceResults.rows = withRows ? await measureRows({ plan, secret, progress, logPath: rowsLogPath }) : null;
   const comparison = compareToFloor(serviceResults, floorResults);
   const wallSeconds = round2((performance.now() - wallStart) / 1000);
   const combined: VsFloorResults = {
@@ -433,6 +393,48 @@ async function stopActiveStack(progress: Progress): Promise<void> {
   if (s?.owned) {
     progress.log("stopping the server (process group)");
     await s.stop();
+  }
+}
+
+/**
+ * The rows phase on a server of its own: the metered entry, a short queue timeout (so requests
+ * time out within the phase), throwaway state.
+ */
+async function measureRows(context: {
+  plan: Plan;
+  secret: string;
+  progress: Progress;
+  logPath: string;
+}): Promise<RowsResult> {
+  const { plan, secret, progress } = context;
+  const runId = Math.random().toString(36).slice(2, 8);
+  progress.start("starting a metered server for the rows phase", 1);
+  activeStack = await startStack({
+    secret,
+    logPath: context.logPath,
+    env: ROWS_STACK_ENV,
+    onLine: (l) => progress.log(l),
+    floor: undefined,
+  });
+  const s = activeStack;
+  progress.end(s.base);
+  let users = 0;
+  let rooms = 0;
+  try {
+    return await runRowsPhase({
+      base: s.base,
+      wsBase: s.base.replace(/^http/, "ws"),
+      plan: plan.rows,
+      mint: async (tag, count) => {
+        const ids = Array.from({ length: count }, () => `rows-${runId}-${tag}-${++users}`);
+        const tokens = await Promise.all(ids.map((id) => mintDevToken(secret, id, { ttlSeconds: 7200 })));
+        return ids.map((id, i) => ({ id, token: tokens[i]! }));
+      },
+      freshRoom: () => `medium.r${runId}-${++rooms}`,
+      progress,
+    });
+  } finally {
+    await stopActiveStack(progress);
   }
 }
 

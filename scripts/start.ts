@@ -264,6 +264,9 @@ async function main(): Promise<void> {
     const args = [
       WRANGLER_BIN,
       "dev",
+      // The bench's rows phase runs the same Worker through an entry that counts what each
+      // Durable Object writes (bench/storage/worker.ts); never set otherwise.
+      ...(env.BENCH_WORKER_ENTRY ? [env.BENCH_WORKER_ENTRY] : []),
       "--port",
       String(settings.port),
       "--ip",

@@ -17,6 +17,18 @@ const MINUTE = 60_000;
 /** Room for a session setup and a late alarm on top of a request's longest life (see below). */
 const STALE_MARGIN_MS = 2 * MINUTE;
 const HOUR = 3_600_000;
+/** The storage layout this code writes; an object with an older one upgrades itself on wake. */
+const SCHEMA_VERSION = 2;
+/**
+ * Where totals reported before the per-bucket layout live: a row no real bucket can have
+ * (rooms are `difficulty.topic`), never live, never listed, counted by `/metrics` only.
+ */
+const CARRIED_ROOM = "~totals before v2";
+
+/** A counter's key in a bucket's `counts`: its name and labels. */
+type CounterKey = string;
+const counterKey = (name: string, labels: Record<string, string>): CounterKey =>
+  JSON.stringify([name, labels]);
 
 /** One active bucket as `/internal/queues/summary` shows it. */
 export type BucketSummary = {
@@ -31,15 +43,17 @@ export type ServiceFigures = { active: number; waiting: number; matchesLastHour:
 
 /**
  * The operators' view of the whole service, fed by the buckets' reports (`FigureReporter`):
- * per bucket the live figures it last reported, matches per minute for the last hour, and
- * totals for `/metrics`. One object for every tenant: each bucket reports at most once a second
- * while it changes, so even thousands of busy buckets are a modest stream, and reading the
- * figures never touches a bucket. Everything is in SQLite, so counters survive restarts and
- * never go backwards (Prometheus reads a reset as a restart, which this is not).
+ * per bucket the live figures it last reported, its matches per minute for the last hour, and
+ * its totals for `/metrics`. One object for every tenant: each bucket reports at most once a
+ * second while it changes, so even thousands of busy buckets are a modest stream, and reading
+ * the figures never touches a bucket. A report is one row written, the bucket's own: its
+ * minutes and counters are JSON in that row (storage bills each row written; reads, which sum
+ * over the rows, are only for `/status`, `/metrics` and the summary). Everything is in SQLite,
+ * so counters survive restarts and never go backwards (Prometheus reads a reset as a restart,
+ * which this is not).
  */
 export class Directory extends DurableObject<Env> {
   readonly #sql: SqlStorage;
-  #prunedAt = -1;
   /**
    * A bucket with a live request reports again before this long has passed (every request ends
    * within its queue time, confirm window and grace, and its end is reported), so an older row
@@ -59,110 +73,146 @@ export class Directory extends DurableObject<Env> {
         (c?.RECONNECT_GRACE_SECONDS ?? 600)) *
         1000 +
       STALE_MARGIN_MS;
-    this.#sql.exec(`
-      CREATE TABLE IF NOT EXISTS buckets (tenant TEXT NOT NULL, room TEXT NOT NULL,
-        waiting INTEGER NOT NULL, live INTEGER NOT NULL, p50 INTEGER, p95 INTEGER,
-        at INTEGER NOT NULL, PRIMARY KEY (tenant, room)) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS buckets_live ON buckets (tenant) WHERE live > 0;
-      CREATE TABLE IF NOT EXISTS minutes (tenant TEXT NOT NULL, room TEXT NOT NULL,
-        minute INTEGER NOT NULL, matches INTEGER NOT NULL,
-        PRIMARY KEY (tenant, room, minute)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS activity (tenant TEXT NOT NULL, minute INTEGER NOT NULL,
-        counts TEXT NOT NULL, PRIMARY KEY (tenant, minute)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, labels TEXT NOT NULL,
-        value REAL NOT NULL, PRIMARY KEY (name, labels)) WITHOUT ROWID;
-    `);
+    ctx.storage.transactionSync(() => this.#upgrade());
+  }
+
+  /** Bring the storage to SCHEMA_VERSION: create it, or convert what an older version wrote. */
+  #upgrade(): void {
+    this.#sql.exec(
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    );
+    const stored = this.#sql
+      .exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema'")
+      .toArray()[0]?.value;
+    if (stored === SCHEMA_VERSION) return;
+    const hasBuckets =
+      this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'buckets'").toArray()
+        .length > 0;
+    if (!hasBuckets) {
+      this.#sql.exec(`
+        CREATE TABLE buckets (tenant TEXT NOT NULL, room TEXT NOT NULL,
+          waiting INTEGER NOT NULL, live INTEGER NOT NULL, p50 INTEGER, p95 INTEGER,
+          at INTEGER NOT NULL, minutes TEXT, counts TEXT, activity TEXT,
+          PRIMARY KEY (tenant, room)) WITHOUT ROWID;
+      `);
+    } else {
+      // Version 1: a row per bucket without minutes or counts, a `minutes` row per bucket and
+      // minute, a `counters` row per counter, and an index of live buckets.
+      this.#sql.exec(`
+        ALTER TABLE buckets ADD COLUMN minutes TEXT;
+        ALTER TABLE buckets ADD COLUMN counts TEXT;
+        ALTER TABLE buckets ADD COLUMN activity TEXT;
+        DROP INDEX IF EXISTS buckets_live;
+      `);
+      const since = Math.floor((Date.now() - HOUR) / MINUTE);
+      const perBucket = new Map<string, { tenant: string; room: string; minutes: Record<string, number> }>();
+      for (const m of this.#sql
+        .exec<{ tenant: string; room: string; minute: number; matches: number }>(
+          "SELECT tenant, room, minute, matches FROM minutes WHERE minute > ?",
+          since,
+        )
+        .toArray()) {
+        const key = JSON.stringify([m.tenant, m.room]);
+        const entry = perBucket.get(key) ?? { tenant: m.tenant, room: m.room, minutes: {} };
+        entry.minutes[String(m.minute)] = m.matches;
+        perBucket.set(key, entry);
+      }
+      for (const b of perBucket.values())
+        this.#sql.exec(
+          "UPDATE buckets SET minutes = ? WHERE tenant = ? AND room = ?",
+          JSON.stringify(b.minutes),
+          b.tenant,
+          b.room,
+        );
+      const carried: Record<CounterKey, number> = {};
+      for (const row of this.#sql
+        .exec<{ name: string; labels: string; value: number }>("SELECT name, labels, value FROM counters")
+        .toArray())
+        carried[counterKey(row.name, JSON.parse(row.labels) as Record<string, string>)] = row.value;
+      this.#sql.exec(
+        "INSERT INTO buckets (tenant, room, waiting, live, at, counts) VALUES ('', ?, 0, 0, 0, ?)",
+        CARRIED_ROOM,
+        JSON.stringify(carried),
+      );
+      this.#sql.exec("DROP TABLE minutes; DROP TABLE counters;");
+    }
+    this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", SCHEMA_VERSION);
   }
 
   report(r: BucketReport): void {
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      this.#sql.exec(
-        `INSERT OR REPLACE INTO buckets (tenant, room, waiting, live, p50, p95, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    const minute = Math.floor(now / MINUTE);
+    const row = this.#sql
+      .exec<{ minutes: string | null; counts: string | null; activity: string | null }>(
+        "SELECT minutes, counts, activity FROM buckets WHERE tenant = ? AND room = ?",
         r.tenant,
         r.room,
-        r.waiting,
-        r.live,
-        r.p50WaitMs,
-        r.p95WaitMs,
-        now,
-      );
-      const c = r.counts;
-      if (c.proposed > 0) {
-        this.#sql.exec(
-          `INSERT INTO minutes (tenant, room, minute, matches) VALUES (?, ?, ?, ?)
-           ON CONFLICT (tenant, room, minute) DO UPDATE SET matches = matches + excluded.matches`,
-          r.tenant,
-          r.room,
-          Math.floor(now / MINUTE),
-          c.proposed,
-        );
-      }
-      // One row per tenant and minute, read and rewritten whole: one row written per report.
-      if (hasActivity(c)) {
-        const minute = Math.floor(now / MINUTE);
-        const stored = this.#sql
-          .exec<{ counts: string }>(
-            "SELECT counts FROM activity WHERE tenant = ? AND minute = ?",
-            r.tenant,
-            minute,
-          )
-          .toArray()[0];
-        const before = stored ? (JSON.parse(stored.counts) as MinuteActivity) : noActivity();
-        this.#sql.exec(
-          "INSERT OR REPLACE INTO activity (tenant, minute, counts) VALUES (?, ?, ?)",
-          r.tenant,
-          minute,
-          JSON.stringify(addActivity(before, c)),
-        );
-      }
-      // Minutes older than the hour go once a minute, not on every report.
-      const minute = Math.floor(now / MINUTE);
-      if (minute !== this.#prunedAt) {
-        this.#prunedAt = minute;
-        const hourAgo = Math.floor((now - HOUR) / MINUTE);
-        this.#sql.exec("DELETE FROM minutes WHERE minute < ?", hourAgo);
-        this.#sql.exec("DELETE FROM activity WHERE minute < ?", hourAgo);
-      }
-      this.#add("joins", {}, c.joins);
-      this.#add("matches", { outcome: "proposed" }, c.proposed);
-      this.#add("matches", { outcome: "confirmed" }, c.confirmed);
-      let cancelled = 0;
-      for (const [reason, n] of Object.entries(c.cancelled)) {
-        this.#add("cancellations", { reason }, n);
-        cancelled += n;
-      }
-      this.#add("matches", { outcome: "cancelled" }, cancelled);
-      this.#add("queue_timeouts", {}, c.queueTimeouts);
-      // Reports from buckets running the version before flexible requests carry none.
-      this.#add("handovers", { result: "granted" }, c.handOvers?.granted ?? 0);
-      this.#add("handovers", { result: "refused" }, c.handOvers?.refused ?? 0);
-      // One upsert per histogram bucket touched, not one per wait: a burst's report has many.
-      const perBucket = new Map<number, number>();
-      for (const ms of c.waitsMs) {
-        const i = waitBucketOf(ms / 1000);
-        perBucket.set(i, (perBucket.get(i) ?? 0) + 1);
-      }
-      for (const [i, n] of perBucket) this.#add("wait_bucket", { i: String(i) }, n);
-      this.#add("wait_sum", {}, c.waitsMs.reduce((sum, ms) => sum + ms, 0) / 1000);
-    });
+      )
+      .toArray()[0];
+    // Minutes older than the hour go as the row is written again.
+    const minutes: Record<string, number> = {};
+    for (const [m, n] of Object.entries(parsed(row?.minutes))) if (Number(m) > minute - 60) minutes[m] = n;
+    const c = r.counts;
+    if (c.proposed > 0) minutes[String(minute)] = (minutes[String(minute)] ?? 0) + c.proposed;
+    // The dashboard's minutes, in the same row: a busy minute costs no row of its own.
+    const activity: Record<string, MinuteActivity> = {};
+    for (const [m, a] of Object.entries(parsedActivity(row?.activity)))
+      if (Number(m) > minute - HOUR_MINUTES) activity[m] = a;
+    if (hasActivity(c)) activity[String(minute)] = addActivity(activity[String(minute)] ?? noActivity(), c);
+    const counts = parsed(row?.counts);
+    const add = (name: string, labels: Record<string, string>, by: number) => {
+      if (by === 0) return;
+      const key = counterKey(name, labels);
+      counts[key] = (counts[key] ?? 0) + by;
+    };
+    add("joins", {}, c.joins);
+    add("matches", { outcome: "proposed" }, c.proposed);
+    add("matches", { outcome: "confirmed" }, c.confirmed);
+    let cancelled = 0;
+    for (const [reason, n] of Object.entries(c.cancelled)) {
+      add("cancellations", { reason }, n);
+      cancelled += n;
+    }
+    add("matches", { outcome: "cancelled" }, cancelled);
+    add("queue_timeouts", {}, c.queueTimeouts);
+    // Reports from buckets running the version before flexible requests carry none.
+    add("handovers", { result: "granted" }, c.handOvers?.granted ?? 0);
+    add("handovers", { result: "refused" }, c.handOvers?.refused ?? 0);
+    for (const ms of c.waitsMs) add("wait_bucket", { i: String(waitBucketOf(ms / 1000)) }, 1);
+    add("wait_sum", {}, c.waitsMs.reduce((sum, ms) => sum + ms, 0) / 1000);
+    this.#sql.exec(
+      `INSERT INTO buckets (tenant, room, waiting, live, p50, p95, at, minutes, counts, activity)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant, room) DO UPDATE SET waiting = excluded.waiting, live = excluded.live,
+         p50 = excluded.p50, p95 = excluded.p95, at = excluded.at, minutes = excluded.minutes,
+         counts = excluded.counts, activity = excluded.activity`,
+      r.tenant,
+      r.room,
+      r.waiting,
+      r.live,
+      r.p50WaitMs,
+      r.p95WaitMs,
+      now,
+      JSON.stringify(minutes),
+      JSON.stringify(counts),
+      JSON.stringify(activity),
+    );
   }
 
   /** `/status`: active buckets (with a live request), requests waiting, matches in the last hour. */
   figures(): ServiceFigures {
+    const now = Date.now();
     const live = this.#sql
       .exec<{ active: number; waiting: number }>(
         "SELECT count(*) AS active, coalesce(sum(waiting), 0) AS waiting FROM buckets WHERE live > 0 AND at > ?",
-        Date.now() - this.#staleAfterMs,
+        now - this.#staleAfterMs,
       )
       .one();
-    const matches = this.#sql
-      .exec<{ n: number }>(
-        "SELECT coalesce(sum(matches), 0) AS n FROM minutes WHERE minute > ?",
-        Math.floor((Date.now() - HOUR) / MINUTE),
-      )
-      .one().n;
+    let matches = 0;
+    for (const b of this.#sql
+      .exec<{ minutes: string | null }>("SELECT minutes FROM buckets WHERE at > ?", now - HOUR)
+      .toArray())
+      matches += matchedSince(b.minutes, Math.floor((now - HOUR) / MINUTE));
     return { active: live.active, waiting: live.waiting, matchesLastHour: matches };
   }
 
@@ -170,12 +220,15 @@ export class Directory extends DurableObject<Env> {
   summary(tenant: string): BucketSummary[] {
     const since = Math.floor((Date.now() - HOUR) / MINUTE);
     return this.#sql
-      .exec<{ room: string; waiting: number; p50: number | null; p95: number | null; matched: number }>(
-        `SELECT b.room, b.waiting, b.p50, b.p95,
-           (SELECT coalesce(sum(m.matches), 0) FROM minutes m
-             WHERE m.tenant = b.tenant AND m.room = b.room AND m.minute > ?) AS matched
-         FROM buckets b WHERE b.tenant = ? AND b.live > 0 AND b.at > ? ORDER BY b.waiting DESC, b.room`,
-        since,
+      .exec<{
+        room: string;
+        waiting: number;
+        p50: number | null;
+        p95: number | null;
+        minutes: string | null;
+      }>(
+        `SELECT room, waiting, p50, p95, minutes FROM buckets
+         WHERE tenant = ? AND live > 0 AND at > ? ORDER BY waiting DESC, room`,
         tenant,
         Date.now() - this.#staleAfterMs,
       )
@@ -185,37 +238,39 @@ export class Directory extends DurableObject<Env> {
         waiting: b.waiting,
         p50WaitMs: b.p50,
         p95WaitMs: b.p95,
-        matchedLastHour: b.matched,
+        matchedLastHour: matchedSince(b.minutes, since),
       }));
   }
 
   /** `/internal/activity`: the tenant's last hour, minute by minute, for the dashboard's charts. */
   activity(tenant: string): ActivityView {
     const now = Math.floor(Date.now() / MINUTE);
-    const rows = this.#sql
-      .exec<{ minute: number; counts: string }>(
-        "SELECT minute, counts FROM activity WHERE tenant = ? AND minute > ?",
+    const rows: Array<{ minute: number; activity: MinuteActivity }> = [];
+    for (const b of this.#sql
+      .exec<{ activity: string | null }>(
+        "SELECT activity FROM buckets WHERE tenant = ? AND at > ?",
         tenant,
-        now - HOUR_MINUTES,
+        Date.now() - HOUR,
       )
-      .toArray()
-      .map((row) => ({ minute: row.minute, activity: JSON.parse(row.counts) as MinuteActivity }));
+      .toArray())
+      for (const [m, activity] of Object.entries(parsedActivity(b.activity)))
+        if (Number(m) > now - HOUR_MINUTES) rows.push({ minute: Number(m), activity });
     return activityView(rows, now);
   }
 
   /** `/metrics`, in Prometheus text format. */
   async metrics(): Promise<string> {
-    const counters = this.#sql
-      .exec<{ name: string; labels: string; value: number }>("SELECT name, labels, value FROM counters")
-      .toArray()
-      .map((c) => ({ name: c.name, labels: JSON.parse(c.labels) as Record<string, string>, value: c.value }));
+    const totals = new Map<CounterKey, number>();
+    for (const b of this.#sql.exec<{ counts: string | null }>("SELECT counts FROM buckets").toArray())
+      for (const [key, n] of Object.entries(parsed(b.counts))) totals.set(key, (totals.get(key) ?? 0) + n);
     const waitBuckets = WAIT_BUCKETS_SECONDS.map(() => 0).concat(0);
     let waitSum = 0;
     const rest: Totals["counters"] = [];
-    for (const c of counters) {
-      if (c.name === "wait_bucket") waitBuckets[Number(c.labels.i)] = c.value;
-      else if (c.name === "wait_sum") waitSum = c.value;
-      else rest.push(c);
+    for (const [key, value] of totals) {
+      const [name, labels] = JSON.parse(key) as [string, Record<string, string>];
+      if (name === "wait_bucket") waitBuckets[Number(labels.i)] = value;
+      else if (name === "wait_sum") waitSum = value;
+      else rest.push({ name, labels, value });
     }
     const live = this.figures();
     return renderMetrics({
@@ -226,15 +281,19 @@ export class Directory extends DurableObject<Env> {
       waitSum,
     });
   }
+}
 
-  #add(name: string, labels: Record<string, string>, by: number): void {
-    if (by === 0) return;
-    this.#sql.exec(
-      `INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)
-       ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value`,
-      name,
-      JSON.stringify(labels),
-      by,
-    );
-  }
+function parsedActivity(json: string | null | undefined): Record<string, MinuteActivity> {
+  return json ? (JSON.parse(json) as Record<string, MinuteActivity>) : {};
+}
+
+function parsed(json: string | null | undefined): Record<string, number> {
+  return json ? (JSON.parse(json) as Record<string, number>) : {};
+}
+
+/** Matches in the minutes after `since` (a minute number) of a bucket's `minutes`. */
+function matchedSince(json: string | null, since: number): number {
+  let n = 0;
+  for (const [m, matches] of Object.entries(parsed(json))) if (Number(m) > since) n += matches;
+  return n;
 }

@@ -3,9 +3,10 @@ import { type Counts, WAIT_BUCKETS_SECONDS, waitBucketOf } from "./figures.ts";
 
 /**
  * A tenant's activity minute by minute over the last hour, as the operators' dashboard (`/admin`)
- * draws it: what `/metrics` counts since the start, but per tenant and only for the hour. The
- * directory keeps one row per tenant and minute in which something happened, so a quiet minute
- * costs nothing and a busy one costs one row write per report.
+ * draws it: what `/metrics` counts since the start, but per tenant and only for the hour. Each
+ * bucket's row in the directory carries its own minutes (those in which something happened, for
+ * the last hour), written with the report it already makes, so the charts cost no row of their
+ * own; the view sums the tenant's buckets.
  */
 export type MinuteActivity = {
   proposed: number;

@@ -20,6 +20,12 @@ export type BlockEntry = { userId: string; since: string };
  */
 const RECENT_RETENTION_MS = 3 * 3_600_000;
 const SWEEP_EVERY_MS = 3_600_000;
+/**
+ * The storage layout this code writes (`meta.schema`). Version 1 kept a `partners` row per user
+ * and partner, written at a match's release and deleted at the sweep; now the partners ride in
+ * the release's own routing note (`recent.partners`), which is written anyway.
+ */
+const SCHEMA_VERSION = 2;
 
 /**
  * One of a fixed set of long-lived objects (REGISTRY_SHARDS, users spread by `shardOf`) that
@@ -42,6 +48,8 @@ export class RegistryShard extends DurableObject<Env> {
   readonly #watched: Set<string>;
   /** `MAINTENANCE` as deployed; the runtime switch (`PUT /internal/maintenance`) is in `meta`. */
   readonly #deployMaintenance: boolean;
+  /** Partners written by version 1, still read until the sweep has let the last of them go. */
+  #oldPartners: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -53,23 +61,9 @@ export class RegistryShard extends DurableObject<Env> {
     this.#deployMaintenance = loaded.ok && loaded.config.MAINTENANCE;
     this.#cooldownMs = loaded.ok ? loaded.config.REMATCH_COOLDOWN_SECONDS * 1000 : 0;
     // `claims` holds only live (or not yet released) claims; `recent` routes ended requests by
-    // id. Both are keyed by user first: every lookup is one user's.
-    this.#sql.exec(`
-      CREATE TABLE IF NOT EXISTS claims (user_id TEXT PRIMARY KEY, room TEXT NOT NULL,
-        request_id TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, request_id TEXT NOT NULL,
-        room TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (user_id, request_id)) WITHOUT ROWID;
-      -- The user's blocks (kept until lifted) and recent partners (kept for the cooldown): what
-      -- a granted claim hands to the bucket, so pairing needs no database on the join path.
-      CREATE TABLE IF NOT EXISTS blocks (user_id TEXT NOT NULL, blocked_id TEXT NOT NULL,
-        since INTEGER NOT NULL, PRIMARY KEY (user_id, blocked_id)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS partners (user_id TEXT NOT NULL, partner_id TEXT NOT NULL,
-        at INTEGER NOT NULL, PRIMARY KEY (user_id, partner_id)) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-      -- Users whose own channel is open (/parties/user/{userId}): their bucket sends them
-      -- request_update. Only these rows cost anything; everyone else's join is as before.
-      CREATE TABLE IF NOT EXISTS watched (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
-    `);
+    // id and keeps the partners each met (for the cooldown). Both are keyed by user first: every
+    // lookup is one user's.
+    this.#oldPartners = ctx.storage.transactionSync(() => this.#upgrade());
     this.#watched = new Set(
       this.#sql
         .exec<{ user_id: string }>("SELECT user_id FROM watched")
@@ -79,6 +73,41 @@ export class RegistryShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       this.#sweepBooked = (await ctx.storage.getAlarm()) !== null;
     });
+  }
+
+  /** Bring the storage to SCHEMA_VERSION; true while version 1's `partners` table is left. */
+  #upgrade(): boolean {
+    const existed =
+      this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recent'").toArray()
+        .length > 0;
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS claims (user_id TEXT PRIMARY KEY, room TEXT NOT NULL,
+        request_id TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, request_id TEXT NOT NULL,
+        room TEXT NOT NULL, at INTEGER NOT NULL, partners TEXT,
+        PRIMARY KEY (user_id, request_id)) WITHOUT ROWID;
+      -- The user's blocks (kept until lifted): what a granted claim hands to the bucket with
+      -- the recent partners, so pairing needs no database on the join path.
+      CREATE TABLE IF NOT EXISTS blocks (user_id TEXT NOT NULL, blocked_id TEXT NOT NULL,
+        since INTEGER NOT NULL, PRIMARY KEY (user_id, blocked_id)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      -- Users whose own channel is open (/parties/user/{userId}): their bucket sends them
+      -- request_update. Only these rows cost anything; everyone else's join is as before.
+      CREATE TABLE IF NOT EXISTS watched (user_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    `);
+    const version = this.#sql
+      .exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema'")
+      .toArray()[0]?.value;
+    if (existed && version === undefined) {
+      this.#sql.exec("ALTER TABLE recent ADD COLUMN partners TEXT");
+      this.#sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", SCHEMA_VERSION);
+    } else if (version === undefined) {
+      this.#sql.exec("INSERT INTO meta (key, value) VALUES ('schema', ?)", SCHEMA_VERSION);
+    }
+    return (
+      this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'partners'").toArray()
+        .length > 0
+    );
   }
 
   /**
@@ -261,11 +290,22 @@ export class RegistryShard extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.#sql.exec("DELETE FROM recent WHERE at < ?", Date.now() - RECENT_RETENTION_MS);
-    this.#sql.exec("DELETE FROM partners WHERE at < ?", Date.now() - this.#cooldownMs);
-    const left = this.#sql
-      .exec<{ n: number }>("SELECT (SELECT count(*) FROM recent) + (SELECT count(*) FROM partners) AS n")
-      .one().n;
+    const now = Date.now();
+    // A note that carries partners stays for the cooldown too, however long that is.
+    this.#sql.exec(
+      "DELETE FROM recent WHERE at < ? AND (partners IS NULL OR at < ?)",
+      now - RECENT_RETENTION_MS,
+      now - this.#cooldownMs,
+    );
+    if (this.#oldPartners) {
+      this.#sql.exec("DELETE FROM partners WHERE at < ?", now - this.#cooldownMs);
+      if (this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM partners").one().n === 0) {
+        this.#sql.exec("DROP TABLE partners");
+        this.#oldPartners = false;
+      }
+    }
+    const left =
+      this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM recent").one().n + (this.#oldPartners ? 1 : 0);
     this.#sweepBooked = left > 0;
     if (left > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_EVERY_MS);
   }
@@ -306,18 +346,9 @@ export class RegistryShard extends DurableObject<Env> {
 
   /** The release goes only if the claim is still that request's: a late one frees nothing newer. */
   #release(room: string, r: Release, now: number): void {
-    // Partners are kept whether or not the claim is still this request's: they are facts.
-    for (const [partnerId, at] of Object.entries(r.recent ?? {})) {
-      if (at + this.#cooldownMs <= now) continue;
-      this.#sql.exec(
-        `INSERT INTO partners (user_id, partner_id, at) VALUES (?, ?, ?)
-         ON CONFLICT (user_id, partner_id) DO UPDATE SET at = max(at, excluded.at)`,
-        r.userId,
-        partnerId,
-        at,
-      );
-      this.#bookSweep(now);
-    }
+    const partners: Record<string, number> = {};
+    for (const [partnerId, at] of Object.entries(r.recent ?? {}))
+      if (at + this.#cooldownMs > now) partners[partnerId] = at;
     const gone = this.#sql
       .exec(
         "DELETE FROM claims WHERE user_id = ? AND request_id = ? AND room = ? RETURNING 1",
@@ -326,17 +357,39 @@ export class RegistryShard extends DurableObject<Env> {
         room,
       )
       .toArray();
-    if (gone.length > 0) this.#noteEnded(r.userId, { room, requestId: r.requestId }, now);
+    // Partners are kept whether or not the claim is still this request's: they are facts. Its
+    // note was written when a newer claim took its place, if not here.
+    if (gone.length > 0 || Object.keys(partners).length > 0)
+      this.#noteEnded(r.userId, { room, requestId: r.requestId }, now, partners);
   }
 
-  /** Keep routing an ended request by id for a while (`GET /request/{id}`, `POST /confirm`). */
-  #noteEnded(userId: string, claim: HeldClaim, now: number): void {
+  /**
+   * Keep routing an ended request by id for a while (`GET /request/{id}`, `POST /confirm`), with
+   * the partners it met (added to any the note has already).
+   */
+  #noteEnded(userId: string, claim: HeldClaim, now: number, partners: Record<string, number> = {}): void {
+    let merged: Record<string, number> | null = null;
+    if (Object.keys(partners).length > 0) {
+      const row = this.#sql
+        .exec<{ partners: string | null }>(
+          "SELECT partners FROM recent WHERE user_id = ? AND request_id = ?",
+          userId,
+          claim.requestId,
+        )
+        .toArray()[0];
+      merged = row?.partners ? (JSON.parse(row.partners) as Record<string, number>) : {};
+      for (const [partnerId, at] of Object.entries(partners))
+        merged[partnerId] = Math.max(at, merged[partnerId] ?? at);
+    }
     this.#sql.exec(
-      "INSERT OR REPLACE INTO recent (user_id, request_id, room, at) VALUES (?, ?, ?, ?)",
+      `INSERT INTO recent (user_id, request_id, room, at, partners) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, request_id) DO UPDATE SET room = excluded.room, at = excluded.at,
+         partners = coalesce(excluded.partners, partners)`,
       userId,
       claim.requestId,
       claim.room,
       now,
+      merged === null ? null : JSON.stringify(merged),
     );
     this.#bookSweep(now);
   }
@@ -356,15 +409,28 @@ export class RegistryShard extends DurableObject<Env> {
 
   #acquaintances(userId: string, now: number): Acquaintances {
     const recent: Record<string, number> = {};
+    const since = now - this.#cooldownMs;
+    const met = (partnerId: string, at: number) => {
+      if (at > since && at > (recent[partnerId] ?? 0)) recent[partnerId] = at;
+    };
     for (const row of this.#sql
-      .exec<{ partner_id: string; at: number }>(
-        "SELECT partner_id, at FROM partners WHERE user_id = ? AND at > ?",
+      .exec<{ partners: string }>(
+        "SELECT partners FROM recent WHERE user_id = ? AND partners IS NOT NULL AND at > ?",
         userId,
-        now - this.#cooldownMs,
+        since,
       )
-      .toArray()) {
-      recent[row.partner_id] = row.at;
-    }
+      .toArray())
+      for (const [partnerId, at] of Object.entries(JSON.parse(row.partners) as Record<string, number>))
+        met(partnerId, at);
+    if (this.#oldPartners)
+      for (const row of this.#sql
+        .exec<{ partner_id: string; at: number }>(
+          "SELECT partner_id, at FROM partners WHERE user_id = ? AND at > ?",
+          userId,
+          since,
+        )
+        .toArray())
+        met(row.partner_id, row.at);
     return { blocked: this.#blockedBy(userId), recent, watched: this.#isWatched(userId) };
   }
 

@@ -1,4 +1,4 @@
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject, SELF } from "cloudflare:test";
 import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { directory } from "../../src/actors.ts";
@@ -192,6 +192,77 @@ describe("the directory", () => {
     expect(after.buckets).toEqual(before.buckets);
     const summary = queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json());
     expect(summary).toEqual([]);
+  });
+});
+
+/** The directory's tables as the version before one row per report wrote them. */
+const DIRECTORY_V1_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS buckets (tenant TEXT NOT NULL, room TEXT NOT NULL,
+    waiting INTEGER NOT NULL, live INTEGER NOT NULL, p50 INTEGER, p95 INTEGER,
+    at INTEGER NOT NULL, PRIMARY KEY (tenant, room)) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS buckets_live ON buckets (tenant) WHERE live > 0;
+  CREATE TABLE IF NOT EXISTS minutes (tenant TEXT NOT NULL, room TEXT NOT NULL,
+    minute INTEGER NOT NULL, matches INTEGER NOT NULL,
+    PRIMARY KEY (tenant, room, minute)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, labels TEXT NOT NULL,
+    value REAL NOT NULL, PRIMARY KEY (name, labels)) WITHOUT ROWID;
+`;
+
+describe("a directory written by the version before", () => {
+  it("upgrades itself on wake: its totals, live buckets and last hour's matches carry on", async () => {
+    const tenant = newTenant();
+    const room = uniqueRoom();
+    const admin = { claims: { tenant_id: tenant, role: "admin" } };
+    const now = Date.now();
+    const minute = Math.floor(now / 60_000);
+    await runInDurableObject(directory(env), (_d, state) => {
+      const sql = state.storage.sql;
+      for (const t of sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray())
+        if (!t.name.startsWith("_")) sql.exec(`DROP TABLE "${t.name}"`);
+      sql.exec(DIRECTORY_V1_SCHEMA);
+      sql.exec("INSERT INTO buckets VALUES (?, ?, 2, 2, 1500, 3000, ?)", tenant, room, now);
+      // Three matches this minute; five two hours ago, no longer in the last hour.
+      sql.exec("INSERT INTO minutes VALUES (?, ?, ?, 3)", tenant, room, minute);
+      sql.exec("INSERT INTO minutes VALUES (?, ?, ?, 5)", tenant, room, minute - 120);
+      for (const [name, labels, value] of [
+        ["joins", {}, 7],
+        ["matches", { outcome: "proposed" }, 3],
+        ["cancellations", { reason: "declined" }, 1],
+        ["wait_bucket", { i: "2" }, 4],
+        ["wait_sum", {}, 1.5],
+      ] as const)
+        sql.exec("INSERT INTO counters VALUES (?, ?, ?)", name, JSON.stringify(labels), value);
+    });
+    await evictDurableObject(directory(env));
+
+    const metrics = await scrape();
+    expect(metrics.value("matcher_joins_total")).toBe(7);
+    expect(metrics.value("matcher_matches_total", { outcome: "proposed" })).toBe(3);
+    expect(metrics.value("matcher_match_cancellations_total", { reason: "declined" })).toBe(1);
+    expect(metrics.value("matcher_wait_seconds")).toBe(4);
+    expect(metrics.value("matcher_wait_seconds", { of: "sum" })).toBe(1.5);
+    const status = statusAnswer.parse(await (await call("/status", { user: null })).json());
+    expect(status.buckets).toEqual({ active: 1, waiting: 2 });
+    expect(status.matchesLastHour).toBe(3);
+    const summary = queueSummaryAnswer.parse(await (await call("/internal/queues/summary", admin)).json());
+    expect(summary).toEqual([{ room, waiting: 2, p50WaitMs: 1500, p95WaitMs: 3000, matchedLastHour: 3 }]);
+
+    // New reports add to what was carried over, in the new layout.
+    const w = await joinIn(tenant, uniqueRoom(), "w");
+    await w.next("queued");
+    await expect.poll(async () => (await scrape()).value("matcher_joins_total"), { timeout: 5_000 }).toBe(8);
+    const tables = await runInDurableObject(directory(env), (_d, state) =>
+      state.storage.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name",
+        )
+        .toArray()
+        .map((t) => t.name)
+        .filter((name) => !name.startsWith("_") && !name.startsWith("sqlite_")),
+    );
+    expect(tables).toEqual(["buckets", "meta"]);
   });
 });
 
