@@ -530,7 +530,7 @@ export function renderVsFloor(c: VsFloorResults): string {
   const out: string[] = [];
   const t = VS_FLOOR_TARGETS;
   out.push(
-    `vs floor: the service against the bare runtime floor (bench/floor/), same plan, floor run first; #11's targets: sustained >= ${t.sustainedMinRatio}x floor, burst p50 <= ${t.burstP50MaxRatio}x, CPU/join <= ${t.cpuPerJoinMaxRatio}x, RSS/1k idle <= ${t.rssPer1kMaxRatio}x, single pair <= floor + ${t.singlePairMaxExtraMs} ms.`,
+    `vs floor: the service against the bare runtime floor (bench/floor/), same plan, floor run first; targets: sustained >= ${t.sustainedMinRatio}x floor, burst p50 <= ${t.burstP50MaxRatio}x, CPU/join <= ${t.cpuPerJoinMaxRatio}x, RSS/1k idle <= ${t.rssPer1kMaxRatio}x, single pair <= floor + ${t.singlePairMaxExtraMs} ms.`,
   );
   for (const [name, r] of [
     ["service", c.service],

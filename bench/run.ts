@@ -74,7 +74,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--vs-floor | --floor bare|clai
                      protocol with none of our work ("bare"), or plus one per-user Durable
                      Object write per join ("claim"); the gap to the service is ours
   --vs-floor         run the bare floor and then the service, same plan, in one invocation, and
-                     compare them against #11's targets (sustained >= 0.7x floor, burst p50 <=
+                     compare them against the targets (sustained >= 0.7x floor, burst p50 <=
                      1.5x, CPU/join <= 1.5x, RSS per 1,000 idle <= 1.2x, single pair <= floor
                      + 3 ms); the last line gains the floor's figures and the ratios (service /
                      floor; single pair: service - floor, ms). Not with --floor or --url.
